@@ -1,0 +1,25 @@
+// Runs `npm run build` when dist/ is missing or older than the sources or the Prisma schema,
+// so that `npm start` works straight after `npm ci` and stays quick afterwards.
+import { execSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import path from 'node:path'
+
+const root = path.resolve(import.meta.dirname, '..')
+const mtime = (file) => {
+  try {
+    return statSync(file).mtimeMs
+  } catch {
+    return 0
+  }
+}
+const newestSource = readdirSync(path.join(root, 'src'), { withFileTypes: true, recursive: true })
+  .filter((entry) => entry.isFile() && !entry.parentPath.includes(`${path.sep}generated`))
+  .reduce((latest, entry) => Math.max(latest, mtime(path.join(entry.parentPath, entry.name))), 0)
+const sources = Math.max(newestSource, mtime(path.join(root, 'prisma', 'schema.prisma')))
+// tsc rewrites its build-info file on every build that changed anything.
+const built = Math.min(mtime(path.join(root, 'dist', '.tsbuildinfo')), mtime(path.join(root, 'dist', 'server.js')))
+
+if (sources > built) {
+  console.log('building (sources changed since the last build)...')
+  execSync('npm run build', { cwd: root, stdio: 'inherit' })
+}

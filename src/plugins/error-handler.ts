@@ -1,0 +1,123 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { DomainError } from '../errors.js'
+import { ErrorBodySchema, type ErrorBody, type ErrorDetail } from '../schemas/error-body.js'
+
+/** Genesys-style code and a fixed RFC 9457 title for each status we answer with. */
+const BY_STATUS: Record<number, { code: string; title: string }> = {
+  400: { code: 'bad.request', title: 'Bad request' },
+  401: { code: 'authentication.required', title: 'Authentication required' },
+  403: { code: 'missing.permissions', title: 'Missing permissions' },
+  404: { code: 'not.found', title: 'Not found' },
+  405: { code: 'method.not.allowed', title: 'Method not allowed' },
+  406: { code: 'not.acceptable', title: 'Not acceptable' },
+  408: { code: 'request.timeout', title: 'Request timeout' },
+  409: { code: 'conflict', title: 'Conflict' },
+  413: { code: 'request.entity.too.large', title: 'Request entity too large' },
+  415: { code: 'unsupported.media.type', title: 'Unsupported media type' },
+  429: { code: 'too.many.requests', title: 'Too many requests' },
+  500: { code: 'internal.server.error', title: 'Internal server error' },
+  503: { code: 'service.unavailable', title: 'Service unavailable' },
+}
+
+/** Problem types are URNs we own; one per `code`, stable forever. */
+export const problemType = (code: string) => `urn:recording-store:problem:${code}`
+
+export function errorBody(
+  request: FastifyRequest,
+  status: number,
+  message: string,
+  extra: { code?: string; details?: ErrorDetail[]; entity?: { name: string; id: string } } = {},
+): ErrorBody {
+  const known = BY_STATUS[status] ?? (status >= 500 ? BY_STATUS[500] : BY_STATUS[400])
+  const code = extra.code ?? known?.code ?? 'error'
+  return {
+    message,
+    code,
+    status,
+    contextId: request.id,
+    ...(extra.entity ? { entityId: extra.entity.id, entityName: extra.entity.name } : {}),
+    details: extra.details ?? [],
+    errors: [],
+    type: problemType(code),
+    title: known?.title ?? 'Error',
+    detail: message,
+  }
+}
+
+export const sendError = (reply: FastifyReply, body: ErrorBody) =>
+  reply.code(body.status).type('application/problem+json; charset=utf-8').send(body)
+
+interface AjvError {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+/** `/transcript/0/bodyType` → `transcript[0].bodyType` */
+const fieldName = (pointer: string) =>
+  pointer
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((name, part) => (/^\d+$/.test(part) ? `${name}[${part}]` : name ? `${name}.${part}` : part), '')
+
+function validationDetails(errors: AjvError[], part: string): ErrorDetail[] {
+  // A failed `anyOf` (e.g. "null or a date-time") reports every branch; keep the most telling one per field.
+  const byPath = new Map<string, AjvError[]>()
+  for (const error of errors) byPath.set(error.instancePath, [...(byPath.get(error.instancePath) ?? []), error])
+  const details: ErrorDetail[] = []
+  for (const [path, group] of byPath) {
+    const specific = group.filter((e) => e.keyword !== 'anyOf' && !(e.keyword === 'type' && e.params.type === 'null'))
+    for (const error of specific.length > 0 ? specific : group) {
+      let pointer = path
+      let text = error.message ?? 'is invalid'
+      let errorCode = `invalid.${error.keyword}`
+      if (error.keyword === 'additionalProperties') {
+        pointer = `${path}/${String(error.params.additionalProperty)}`
+        text = 'is not a known property'
+        errorCode = 'unknown.property'
+      } else if (error.keyword === 'required') {
+        pointer = `${path}/${String(error.params.missingProperty)}`
+        text = 'is required'
+      } else if (error.keyword === 'enum') {
+        text = `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
+      }
+      details.push({ errorCode, fieldName: fieldName(pointer) || part, in: part, pointer: `#${pointer}`, detail: text })
+    }
+  }
+  return details
+}
+
+/** Every non-2xx answer goes through here: one body shape, a request id, and never an internal message. */
+export default fp(
+  async (app) => {
+    app.addSchema(ErrorBodySchema)
+
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error.validation) {
+        const part = error.validationContext ?? 'request'
+        const details = validationDetails(error.validation as AjvError[], part)
+        const first = details[0]
+        const summary = first ? `${first.fieldName} ${first.detail}` : 'is invalid'
+        const more = details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : ''
+        return sendError(reply, errorBody(request, 400, `Invalid ${part}: ${summary}${more}`, { details }))
+      }
+      if (error instanceof DomainError) {
+        return sendError(reply, errorBody(request, error.status, error.message, { code: error.code, entity: error.entity }))
+      }
+      const status = error.statusCode ?? 500
+      if (status >= 400 && status < 500) {
+        return sendError(reply, errorBody(request, status, error.message))
+      }
+      request.log.error({ err: error }, 'request failed')
+      return sendError(reply, errorBody(request, 500, 'The request could not be processed. Quote the contextId when reporting it.'))
+    })
+
+    app.setNotFoundHandler((request, reply) =>
+      sendError(reply, errorBody(request, 404, `No route for ${request.method} ${request.url.split('?')[0]}`)),
+    )
+  },
+  { name: 'error-handler' },
+)

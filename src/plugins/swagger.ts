@@ -1,0 +1,55 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import fp from 'fastify-plugin'
+import { readFileSync } from 'node:fs'
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+type OpenApiResponses = Record<string, { content?: Record<string, unknown> }>
+type OpenApiDocument = { paths?: Record<string, Record<string, { responses?: OpenApiResponses }>> }
+
+/** Error answers are sent as `application/problem+json`; say so in the document. */
+function relabelErrorContent(document: OpenApiDocument) {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const json = response.content?.['application/json']
+        if (Number(status) >= 400 && json && response.content) {
+          response.content = { 'application/problem+json': json }
+        }
+      }
+    }
+  }
+  return document
+}
+
+/**
+ * OpenAPI 3 document built from the route schemas, served at `/openapi.json`, and Swagger UI at `/docs`.
+ * Registered before any route so that every route is documented.
+ */
+export default fp(
+  async (app) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'recording-store',
+          version,
+          description:
+            'Stores contact-center recordings with their transcripts and annotations. Paths, JSON and listings follow ' +
+            'the Genesys Cloud Recording API, so the Genesys SDKs work against it unchanged.',
+        },
+        tags: [
+          { name: 'Recording', description: 'Recordings of a conversation (Genesys RecordingApi).' },
+          { name: 'Health', description: 'Liveness and readiness probes.' },
+        ],
+      },
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+      transformObject: (documentObject) =>
+        relabelErrorContent(('openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject) as OpenApiDocument) as never,
+    })
+    await app.register(swaggerUi, { routePrefix: '/docs' })
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  },
+  { name: 'swagger', dependencies: ['error-handler'] },
+)

@@ -1,0 +1,91 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ConversationParams, RecordingParams } from '../schemas/common.js'
+import { errorResponses } from '../schemas/error-body.js'
+import {
+  CreateRecordingSchema, RecordingListSchema, RecordingSchema, UpdateRecordingQuery, UpdateRecordingSchema,
+} from '../schemas/recording.js'
+
+/** `/api/v2/conversations/:conversationId/recordings`: the Genesys routes plus our ingest and delete. */
+export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { recordings } = app.services
+  const tags = ['Recording']
+
+  app.post('/', {
+    schema: {
+      operationId: 'postConversationRecording',
+      summary: 'Ingest a recording (extension: Genesys has no create)',
+      description:
+        'Stores a recording with its transcript, annotations, users and media links in one transaction. Accepts the ' +
+        'producer-owned Recording fields plus archiveDate, deleteDate, annotations and media stored elsewhere ' +
+        '(mediaUris, path, transcode and output figures). Unknown properties are refused.',
+      tags,
+      params: ConversationParams,
+      body: CreateRecordingSchema,
+      response: { 201: RecordingSchema, ...errorResponses(400, 413, 415) },
+    },
+  }, async (request, reply) => {
+    const { conversationId } = request.params
+    const recording = await recordings.create(request.organizationId, conversationId, request.body)
+    request.log.info({ recordingId: recording.id, conversationId }, 'recording ingested')
+    return reply.code(201).header('location', recording.selfUri).send(recording)
+  })
+
+  app.get('/', {
+    schema: {
+      operationId: 'getConversationRecordings',
+      summary: 'Get all recordings of a conversation',
+      description: 'Bare array, oldest first. A conversation without recordings is unknown: 404.',
+      tags,
+      params: ConversationParams,
+      response: { 200: RecordingListSchema, ...errorResponses(400, 404) },
+    },
+  }, async (request) => recordings.listByConversation(request.organizationId, request.params.conversationId))
+
+  app.get('/:recordingId', {
+    schema: {
+      operationId: 'getConversationRecording',
+      summary: 'Get a recording',
+      tags,
+      params: RecordingParams,
+      response: { 200: RecordingSchema, ...errorResponses(400, 404) },
+    },
+  }, async (request) => recordings.get({ organizationId: request.organizationId, ...request.params }))
+
+  app.put('/:recordingId', {
+    schema: {
+      operationId: 'putConversationRecording',
+      summary: 'Update the retention of a recording',
+      description:
+        'Accepts a whole Recording, as read from GET. Only archiveDate and deleteDate are applied (absent or null ' +
+        'clears one); every other property is ignored. clearExport=true cancels a pending export.',
+      tags,
+      params: RecordingParams,
+      querystring: UpdateRecordingQuery,
+      body: UpdateRecordingSchema,
+      response: { 200: RecordingSchema, ...errorResponses(400, 404, 413, 415) },
+    },
+  }, async (request) => {
+    const recording = await recordings.updateRetention(
+      { organizationId: request.organizationId, ...request.params },
+      request.body ?? {},
+      { clearExport: request.query.clearExport },
+    )
+    request.log.info({ recordingId: recording.id, archiveDate: recording.archiveDate, deleteDate: recording.deleteDate }, 'retention updated')
+    return recording
+  })
+
+  app.delete('/:recordingId', {
+    schema: {
+      operationId: 'deleteConversationRecording',
+      summary: 'Delete a recording (extension)',
+      description: 'Removes the recording with its annotations, transcript, media links and users.',
+      tags,
+      params: RecordingParams,
+      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 404) },
+    },
+  }, async (request, reply) => {
+    await recordings.remove({ organizationId: request.organizationId, ...request.params })
+    request.log.info({ recordingId: request.params.recordingId }, 'recording deleted')
+    return reply.code(204).send()
+  })
+}

@@ -1,0 +1,153 @@
+import type { Prisma } from '../generated/prisma/client.js'
+import type { Annotation, ChatMessage, EmailMessage, MessagingMessage, Recording, User } from '../schemas/recording.js'
+
+/** What every read of a recording loads with it, in wire order. */
+export const recordingInclude = {
+  annotations: { orderBy: [{ location: 'asc' }, { id: 'asc' }] },
+  chatMessages: { orderBy: { ordinal: 'asc' } },
+  emailMessages: { orderBy: { ordinal: 'asc' } },
+  messagingMessages: { orderBy: { ordinal: 'asc' } },
+  mediaResults: { orderBy: { key: 'asc' } },
+  users: { orderBy: { ordinal: 'asc' } },
+} satisfies Prisma.RecordingInclude
+
+export type RecordingRow = Prisma.RecordingGetPayload<{ include: typeof recordingInclude }>
+type AnnotationRow = RecordingRow['annotations'][number]
+
+type Compact<T> = { [K in keyof T]: Exclude<T[K], null> }
+
+/** Drops null and undefined members: absent values are omitted on the wire, never sent as null. */
+export function compact<T extends object>(value: T): Compact<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as Compact<T>
+}
+
+const iso = (date: Date | null | undefined) => date?.toISOString()
+const num = (value: bigint | null | undefined) => (value === null || value === undefined ? undefined : Number(value))
+
+export const recordingSelfUri = (conversationId: string, id: string) =>
+  `/api/v2/conversations/${encodeURIComponent(conversationId)}/recordings/${id}`
+
+/** The stored User subset, from whatever User object the producer sent. */
+export function toStoredUser(user: User): Prisma.InputJsonObject {
+  return compact({
+    id: user.id,
+    name: user.name,
+    username: user.username,
+    email: user.email,
+    division: user.division?.id || user.division?.name ? compact({ id: user.division.id, name: user.division.name }) : undefined,
+  })
+}
+
+export function toUser(stored: { id?: string | null; name?: string | null; username?: string | null; email?: string | null; division?: { id?: string | null; name?: string | null } | null }): User {
+  const division = stored.division
+  return compact({
+    id: stored.id,
+    name: stored.name,
+    username: stored.username,
+    email: stored.email,
+    division: division
+      ? compact({ id: division.id, name: division.name, selfUri: division.id ? `/api/v2/authorization/divisions/${division.id}` : undefined })
+      : undefined,
+    selfUri: stored.id ? `/api/v2/users/${stored.id}` : undefined,
+  })
+}
+
+export function toAnnotation(row: AnnotationRow, recordingUri: string): Annotation {
+  return compact({
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    location: num(row.location),
+    durationMs: num(row.durationMs),
+    absoluteLocation: num(row.absoluteLocation),
+    absoluteDurationMs: num(row.absoluteDurationMs),
+    recordingLocation: num(row.recordingLocation),
+    recordingDurationMs: num(row.recordingDurationMs),
+    realtimeLocation: num(row.realtimeLocation),
+    user: row.user ? toUser(row.user as User) : undefined,
+    description: row.description,
+    reason: row.reason,
+    selfUri: `${recordingUri}/annotations/${row.id}`,
+  })
+}
+
+const nonEmpty = <T>(items: T[]) => (items.length > 0 ? items : undefined)
+
+export function toRecording(row: RecordingRow): Recording {
+  const selfUri = recordingSelfUri(row.conversationId, row.id)
+  return compact({
+    id: row.id,
+    name: row.name,
+    conversationId: row.conversationId,
+    path: row.path,
+    startTime: iso(row.startTime),
+    endTime: iso(row.endTime),
+    media: row.media,
+    mediaSubtype: row.mediaSubtype,
+    mediaSubject: row.mediaSubject,
+    annotations: nonEmpty(row.annotations.map((annotation) => toAnnotation(annotation, selfUri))),
+    transcript: nonEmpty(
+      row.chatMessages.map(
+        (m): ChatMessage =>
+          compact({
+            body: m.body,
+            id: m.messageId,
+            to: m.to,
+            from: m.from,
+            utc: m.utc,
+            chat: m.chat,
+            message: m.message,
+            type: m.type,
+            bodyType: m.bodyType,
+            senderCommunicationId: m.senderCommunicationId,
+            participantPurpose: m.participantPurpose,
+            user: m.user as ChatMessage['user'],
+          }),
+      ),
+    ),
+    emailTranscript: nonEmpty(
+      row.emailMessages.map(
+        (m): EmailMessage =>
+          compact({
+            htmlBody: m.htmlBody,
+            textBody: m.textBody,
+            id: m.messageId,
+            to: m.to as EmailMessage['to'],
+            cc: m.cc as EmailMessage['cc'],
+            bcc: m.bcc as EmailMessage['bcc'],
+            from: m.from as EmailMessage['from'],
+            replyTo: m.replyTo as EmailMessage['replyTo'],
+            subject: m.subject,
+            attachments: m.attachments as EmailMessage['attachments'],
+            time: iso(m.time),
+          }),
+      ),
+    ),
+    messagingTranscript: nonEmpty(row.messagingMessages.map((m) => m.data as MessagingMessage)),
+    fileState: row.fileState,
+    restoreExpirationTime: iso(row.restoreExpirationTime),
+    mediaUris:
+      row.mediaResults.length > 0
+        ? Object.fromEntries(row.mediaResults.map((m) => [m.key, compact({ mediaUri: m.mediaUri, waveformData: nonEmpty(m.waveformData) })]))
+        : undefined,
+    estimatedTranscodeTimeMs: num(row.estimatedTranscodeTimeMs),
+    actualTranscodeTimeMs: num(row.actualTranscodeTimeMs),
+    archiveDate: iso(row.archiveDate),
+    archiveMedium: row.archiveMedium,
+    deleteDate: iso(row.deleteDate),
+    exportDate: iso(row.exportDate),
+    exportedDate: iso(row.exportedDate),
+    outputDurationMs: row.outputDurationMs,
+    outputSizeInBytes: row.outputSizeInBytes,
+    maxAllowedRestorationsForOrg: row.maxAllowedRestorationsForOrg,
+    remainingRestorationsAllowedForOrg: row.remainingRestorationsAllowedForOrg,
+    sessionId: row.sessionId,
+    users: nonEmpty(row.users.map((u) => toUser({ id: u.userId, name: u.name, username: u.username, email: u.email, division: u.divisionId || u.divisionName ? { id: u.divisionId, name: u.divisionName } : null }))),
+    recordingFileRole: row.recordingFileRole,
+    recordingErrorStatus: row.recordingErrorStatus,
+    originalRecordingStartTime: iso(row.originalRecordingStartTime),
+    creationTime: iso(row.creationTime),
+    associatedConversationIds: nonEmpty(row.associatedConversationIds),
+    selfUri,
+  })
+}
