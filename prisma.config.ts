@@ -13,5 +13,6 @@ export default defineConfig({
   engine: 'js',
   schema: 'prisma/schema.prisma',
   migrations: { path: 'prisma/migrations' },
-  adapter: async () => new PrismaPg({ connectionString: process.env.DATABASE_URL }),
+  // The CLI never ends the pool; without allowExitOnIdle every command lingers ~10 s for idle connections to time out.
+  adapter: async () => new PrismaPg({ connectionString: process.env.DATABASE_URL, allowExitOnIdle: true }),
 })

@@ -15,29 +15,45 @@ export async function shippedMigrations(): Promise<string[]> {
   return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
 }
 
+/** What `prisma migrate deploy` (6.19) prints once it has applied everything or found nothing to apply. */
+const DONE = /All migrations have been successfully applied|No pending migrations to apply/
+
 /**
  * Applies pending migrations with `prisma migrate deploy` (the same command `npm run db:deploy` runs), through the
- * CLI's bundled wasm engine configured in prisma.config.ts.
+ * CLI's bundled wasm schema engine configured in prisma.config.ts.
+ *
+ * The CLI's wasm engine leaves a 10-second timer pending after it has finished, so the process lingers that long
+ * before exiting; once it has reported success it is ended instead of waited for.
  */
 export async function applyMigrations(databaseUrl: string, logger: Logger): Promise<void> {
   const cli = path.join(path.dirname(createRequire(import.meta.url).resolve('prisma/package.json')), 'build', 'index.js')
   const started = performance.now()
-  const output: string[] = []
-  const code = await new Promise<number | null>((resolve, reject) => {
+  let output = ''
+  const { code, done } = await new Promise<{ code: number | null; done: boolean }>((resolve, reject) => {
     const child = spawn(process.execPath, [cli, 'migrate', 'deploy'], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+      env: { ...process.env, DATABASE_URL: databaseUrl, CHECKPOINT_DISABLE: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()))
+    let done = false
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (!done && DONE.test(output)) {
+        done = true
+        child.kill('SIGTERM')
+      }
+    }
+    child.stdout.on('data', collect)
+    child.stderr.on('data', collect)
     child.on('error', reject)
-    child.on('close', resolve)
+    child.on('close', (code) => resolve({ code, done }))
   })
-  const text = output.join('')
-  if (code !== 0) {
-    throw new Error(`database migration failed (prisma migrate deploy exited with ${code}):\n${text.trim()}`)
+  if (!done && code !== 0) {
+    throw new Error(`database migration failed (prisma migrate deploy exited with ${code}):\n${output.trim()}`)
   }
-  const upToDate = text.includes('No pending migrations')
-  logger.info({ ms: Math.round(performance.now() - started), pending: !upToDate }, upToDate ? 'database schema up to date' : 'migrations applied')
+  const upToDate = output.includes('No pending migrations')
+  logger.info(
+    { ms: Math.round(performance.now() - started) },
+    upToDate ? 'database schema up to date' : 'migrations applied',
+  )
 }
