@@ -1,0 +1,61 @@
+import SwaggerParser from '@apidevtools/swagger-parser'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestContext, type TestContext } from './helpers.js'
+
+let ctx: TestContext
+beforeAll(async () => {
+  ctx = await createTestContext()
+})
+afterAll(async () => {
+  await ctx.close()
+})
+
+type Operation = { operationId?: string; summary?: string; tags?: string[]; responses?: Record<string, unknown> }
+
+describe('OpenAPI document', () => {
+  it('is a valid OpenAPI 3 document', async () => {
+    const res = await ctx.app.inject({ method: 'GET', url: '/openapi.json' })
+    expect(res.statusCode).toBe(200)
+    const document = res.json<{ openapi: string }>()
+    expect(document.openapi).toMatch(/^3\./)
+    await expect(SwaggerParser.validate(structuredClone(document) as never)).resolves.toBeTruthy()
+  })
+
+  it('lists every route with an operationId, summary, tags and its responses', async () => {
+    const { paths } = (await ctx.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>()
+    const operations = Object.entries(paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, ...operation })),
+    )
+    const recordings = '/api/v2/conversations/{conversationId}/recordings'
+    expect(operations.map((o) => o.route).sort()).toEqual(
+      [
+        `POST ${recordings}/`,
+        `GET ${recordings}/`,
+        `GET ${recordings}/{recordingId}`,
+        `PUT ${recordings}/{recordingId}`,
+        `DELETE ${recordings}/{recordingId}`,
+        'GET /health/live',
+        'GET /health/ready',
+      ].sort(),
+    )
+    for (const operation of operations) {
+      expect(operation.operationId, operation.route).toBeTruthy()
+      expect(operation.summary, operation.route).toBeTruthy()
+      expect(operation.tags?.length, operation.route).toBeGreaterThan(0)
+    }
+    const byId = Object.fromEntries(operations.map((o) => [o.operationId, o]))
+    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '400', '404'])
+    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '413', '415'])
+    expect(Object.keys(byId.deleteConversationRecording?.responses ?? {}).sort()).toEqual(['204', '400', '404'])
+    expect(byId.getConversationRecording?.responses?.['404']).toMatchObject({
+      content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
+    })
+  })
+
+  it('serves Swagger UI at /docs', async () => {
+    const res = await ctx.app.inject({ method: 'GET', url: '/docs/' })
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toMatch(/text\/html/)
+    expect(res.body).toContain('swagger')
+  })
+})
