@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -76,6 +76,15 @@ async function emptyDatabase(): Promise<string> {
   return urlFor(serverUrl, name)
 }
 
+/** Whether the `postgres` user (which runs the embedded server when we are root) can reach the project's files. */
+async function projectReachableByPostgresUser(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return true
+  for (let dir = PROJECT_ROOT; ; dir = path.dirname(dir)) {
+    if (((await stat(dir)).mode & 0o001) === 0) return false
+    if (path.dirname(dir) === dir) return true
+  }
+}
+
 const ingestBody = { name: 'process test', media: 'chat', transcript: [{ body: 'hello', id: 'm1' }] }
 
 describe('the server process (node dist/server.js)', () => {
@@ -122,6 +131,11 @@ describe('the server process (node dist/server.js)', () => {
     await chmod(dataDir, 0o755)
     const env = { DATA_DIR: dataDir, EMBEDDED_POSTGRES_PORT: String(await freePort()) }
     try {
+      if (!(await projectReachableByPostgresUser())) {
+        // Checked out where other users cannot enter (e.g. a mode-700 directory) and run as root: a clear refusal.
+        await expect(startServer(env)).rejects.toThrow(/cannot enter .* Run as a non-root user, allow it with 'chmod o\+x/)
+        return
+      }
       const first = await startServer(env)
       const created = await fetch(`${first.baseUrl}/api/v2/conversations/c-embedded/recordings`, {
         method: 'POST',

