@@ -10,7 +10,10 @@ import organization from './plugins/organization.js'
 import prismaPlugin from './plugins/prisma.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
+import { annotationRoutes } from './routes/annotations.js'
 import { healthRoutes } from './routes/health.js'
+import { parseQueryString } from './routes/query.js'
+import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 
 export interface AppOptions {
@@ -57,6 +60,7 @@ export async function buildApp({ databaseUrl, databasePoolSize = 10, migrations,
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     logController: new RequestLog(),
+    routerOptions: { querystringParser: parseQueryString },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler())
 
@@ -73,7 +77,10 @@ export async function buildApp({ databaseUrl, databasePoolSize = 10, migrations,
   await app.register(services, { migrations })
 
   await app.register(healthRoutes)
-  await app.register(recordingRoutes, { prefix: '/api/v2/conversations/:conversationId/recordings' })
+  const conversation = '/api/v2/conversations/:conversationId'
+  await app.register(recordingRoutes, { prefix: `${conversation}/recordings` })
+  await app.register(annotationRoutes, { prefix: `${conversation}/recordings/:recordingId/annotations` })
+  await app.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
   return app
 }
 

@@ -27,6 +27,8 @@ describe('OpenAPI document', () => {
       Object.entries(methods).map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, ...operation })),
     )
     const recordings = '/api/v2/conversations/{conversationId}/recordings'
+    const annotations = `${recordings}/{recordingId}/annotations`
+    const metadata = '/api/v2/conversations/{conversationId}/recordingmetadata'
     expect(operations.map((o) => o.route).sort()).toEqual(
       [
         `POST ${recordings}/`,
@@ -34,6 +36,13 @@ describe('OpenAPI document', () => {
         `GET ${recordings}/{recordingId}`,
         `PUT ${recordings}/{recordingId}`,
         `DELETE ${recordings}/{recordingId}`,
+        `GET ${annotations}/`,
+        `POST ${annotations}/`,
+        `GET ${annotations}/{annotationId}`,
+        `PUT ${annotations}/{annotationId}`,
+        `DELETE ${annotations}/{annotationId}`,
+        `GET ${metadata}/`,
+        `GET ${metadata}/{recordingId}`,
         'GET /health/live',
         'GET /health/ready',
       ].sort(),
@@ -44,9 +53,9 @@ describe('OpenAPI document', () => {
       expect(operation.tags?.length, operation.route).toBeGreaterThan(0)
     }
     const byId = Object.fromEntries(operations.map((o) => [o.operationId, o]))
-    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '400', '404'])
-    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '413', '415'])
-    expect(Object.keys(byId.deleteConversationRecording?.responses ?? {}).sort()).toEqual(['204', '400', '404'])
+    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '400', '404', '500'])
+    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '413', '415', '500'])
+    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '404', '500'])
     expect(byId.getConversationRecording?.responses?.['404']).toMatchObject({
       content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
     })

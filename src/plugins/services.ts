@@ -1,10 +1,11 @@
 import fp from 'fastify-plugin'
+import { createAnnotationService, type AnnotationService } from '../services/annotation-service.js'
 import { createHealthService, type HealthService } from '../services/health-service.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    services: { recordings: RecordingService; health: HealthService }
+    services: { recordings: RecordingService; annotations: AnnotationService; health: HealthService }
   }
 }
 
@@ -13,6 +14,7 @@ export default fp<{ migrations: string[] }>(
   async (app, { migrations }) => {
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma }),
+      annotations: createAnnotationService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
     })
   },

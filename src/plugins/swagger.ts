@@ -41,6 +41,7 @@ export default fp(
         },
         tags: [
           { name: 'Recording', description: 'Recordings of a conversation (Genesys RecordingApi).' },
+          { name: 'Annotation', description: 'Timeline annotations of a recording (Genesys RecordingApi).' },
           { name: 'Health', description: 'Liveness and readiness probes.' },
         ],
       },

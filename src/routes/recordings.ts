@@ -2,13 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { errorResponses } from '../schemas/error-body.js'
 import {
-  CreateRecordingSchema, RecordingListSchema, RecordingSchema, UpdateRecordingQuery, UpdateRecordingSchema,
+  CreateRecordingSchema, GetRecordingQuery, ListRecordingsQuery, RecordingListSchema, RecordingSchema, UpdateRecordingQuery,
+  UpdateRecordingSchema,
 } from '../schemas/recording.js'
+import { splitCommaJoined } from './query.js'
 
 /** `/api/v2/conversations/:conversationId/recordings`: the Genesys routes plus our ingest and delete. */
 export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { recordings } = app.services
   const tags = ['Recording']
+  // The Genesys SDK sends array options comma-joined (`mediaFormats=WAV,MP3`); other clients repeat the key.
+  app.addHook('preValidation', splitCommaJoined(['mediaFormats']))
 
   app.post('/', {
     schema: {
@@ -21,7 +25,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: ConversationParams,
       body: CreateRecordingSchema,
-      response: { 201: RecordingSchema, ...errorResponses(400, 413, 415) },
+      response: { 201: RecordingSchema, ...errorResponses(400, 413, 415, 500) },
     },
   }, async (request, reply) => {
     const { conversationId } = request.params
@@ -37,19 +41,25 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Bare array, oldest first. A conversation without recordings is unknown: 404.',
       tags,
       params: ConversationParams,
-      response: { 200: RecordingListSchema, ...errorResponses(400, 404) },
+      querystring: ListRecordingsQuery,
+      response: { 200: RecordingListSchema, ...errorResponses(400, 404, 500) },
     },
-  }, async (request) => recordings.listByConversation(request.organizationId, request.params.conversationId))
+  }, async (request) => recordings.listByConversation(request.organizationId, request.params.conversationId, request.query))
 
   app.get('/:recordingId', {
     schema: {
       operationId: 'getConversationRecording',
       summary: 'Get a recording',
+      description: '200 when the media is ready or not applicable; 202 with the metadata and no mediaUris while it is uploading.',
       tags,
       params: RecordingParams,
-      response: { 200: RecordingSchema, ...errorResponses(400, 404) },
+      querystring: GetRecordingQuery,
+      response: { 200: RecordingSchema, 202: RecordingSchema, ...errorResponses(400, 404, 500) },
     },
-  }, async (request) => recordings.get({ organizationId: request.organizationId, ...request.params }))
+  }, async (request, reply) => {
+    const { recording, ready } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
+    return reply.code(ready ? 200 : 202).send(recording)
+  })
 
   app.put('/:recordingId', {
     schema: {
@@ -62,7 +72,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: RecordingParams,
       querystring: UpdateRecordingQuery,
       body: UpdateRecordingSchema,
-      response: { 200: RecordingSchema, ...errorResponses(400, 404, 413, 415) },
+      response: { 200: RecordingSchema, ...errorResponses(400, 404, 413, 415, 500) },
     },
   }, async (request) => {
     const recording = await recordings.updateRetention(
@@ -81,7 +91,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Removes the recording with its annotations, transcript, media links and users.',
       tags,
       params: RecordingParams,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 404) },
+      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 404, 500) },
     },
   }, async (request, reply) => {
     await recordings.remove({ organizationId: request.organizationId, ...request.params })

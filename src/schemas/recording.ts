@@ -53,6 +53,16 @@ export const AnnotationSchema = Type.Object(
 )
 export type Annotation = Static<typeof AnnotationSchema>
 
+/**
+ * Body of annotation POST/PUT: a whole Annotation may come back; only the client-owned fields are read. The id of a
+ * PUT comes from the path; `id`, `selfUri`, `user`, derived positions and `reason` belong to the server.
+ */
+export const AnnotationInputSchema = Type.Object(
+  { id: Opt(Type.String({ description: 'On POST: an existing annotation id makes this an update.' })), ...annotationFields },
+  { title: 'AnnotationInput', additionalProperties: true },
+)
+export type AnnotationInput = Static<typeof AnnotationInputSchema>
+
 /** An annotation as the producer delivers it at ingest: system annotations may carry positions and a reason. */
 export const IngestAnnotationSchema = Type.Object(
   { ...annotationFields, ...derivedAnnotationFields },
@@ -275,3 +285,55 @@ export const RecordingSchema = Type.Object(
 export type Recording = Static<typeof RecordingSchema>
 
 export const RecordingListSchema = Type.Array(RecordingSchema)
+
+/** Recording data without media links, transcripts, transcode figures or users (Genesys RecordingMetadata). */
+export const RecordingMetadataSchema = Type.Object(
+  {
+    ...Type.Pick(RecordingSchema, [
+      'id', 'name', 'conversationId', 'path', 'startTime', 'endTime', 'media', 'mediaSubtype', 'mediaSubject',
+      'annotations', 'fileState', 'restoreExpirationTime', 'archiveDate', 'archiveMedium', 'deleteDate', 'exportDate',
+      'exportedDate', 'maxAllowedRestorationsForOrg', 'remainingRestorationsAllowedForOrg', 'sessionId', 'selfUri',
+    ]).properties,
+    region: Opt(Type.String({ description: 'Cloud region of the source media; not tracked by this store.' })),
+  },
+  { title: 'RecordingMetadata' },
+)
+export type RecordingMetadata = Static<typeof RecordingMetadataSchema>
+
+export const AUDIO_FORMATS = ['WAV', 'WEBM', 'WAV_ULAW', 'OGG_VORBIS', 'OGG_OPUS', 'MP3'] as const
+
+const recordingViewQuery = {
+  formatId: Opt(StringEnum([...AUDIO_FORMATS, 'NONE'], {
+    description: 'NONE leaves mediaUris out. Other values are accepted; media is listed as stored, not transcoded. Default WEBM.',
+  })),
+  mediaFormats: Opt(Type.Array(StringEnum(AUDIO_FORMATS), {
+    description:
+      'Comma-joined or repeated. Lists only renditions in these formats: a rendition\'s format is its key when the ' +
+      'key names one (WAV, WEBM, ...), else its file extension.',
+  })),
+  locale: Opt(Type.String({ pattern: '^[A-Za-z]{2}([-_][A-Za-z]{2})?$', description: 'ISO 639-1 code. Accepted; no redaction is done.' })),
+}
+export type MediaFormat = (typeof AUDIO_FORMATS)[number]
+
+export const GetRecordingQuery = Type.Object({
+  ...recordingViewQuery,
+  emailFormatId: Opt(StringEnum(['EML', 'NONE'], { description: 'NONE leaves emailTranscript out. Default EML.' })),
+  chatFormatId: Opt(StringEnum(['ZIP', 'NONE'], { description: 'NONE leaves transcript (chat) out. Default ZIP.' })),
+  messageFormatId: Opt(StringEnum(['ZIP', 'NONE'], { description: 'NONE leaves messagingTranscript out. Default ZIP.' })),
+  download: Opt(Type.Boolean({ description: 'Accepted; this store serves media links as stored and packages no download file.' })),
+  fileName: Opt(Text(255, 'Accepted with download; no file is produced.')),
+})
+export type GetRecordingQuery = Static<typeof GetRecordingQuery>
+
+export const ListRecordingsQuery = Type.Object({
+  ...recordingViewQuery,
+  maxWaitMs: Opt(Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    description: 'Accepted; the store answers at once, since nothing it holds becomes ready by waiting. Default 5000.',
+  })),
+  includePauseAnnotationsForScreenRecordings: Opt(Type.Boolean({
+    description: 'When true, screen recordings also carry the secure-pause annotations of the audio recordings of the conversation.',
+  })),
+})
+export type ListRecordingsQuery = Static<typeof ListRecordingsQuery>

@@ -1,5 +1,8 @@
 import type { Prisma } from '../generated/prisma/client.js'
-import type { Annotation, ChatMessage, EmailMessage, MessagingMessage, Recording, User } from '../schemas/recording.js'
+import {
+  RecordingMetadataSchema, type Annotation, type ChatMessage, type EmailMessage, type MessagingMessage, type Recording,
+  type RecordingMetadata, type User,
+} from '../schemas/recording.js'
 
 /** What every read of a recording loads with it, in wire order. */
 export const recordingInclude = {
@@ -12,6 +15,12 @@ export const recordingInclude = {
 } satisfies Prisma.RecordingInclude
 
 export type RecordingRow = Prisma.RecordingGetPayload<{ include: typeof recordingInclude }>
+
+/** Metadata reads load only the annotations a client made (system annotations carry a reason). */
+export const metadataInclude = {
+  annotations: { where: { reason: null }, orderBy: [{ location: 'asc' }, { id: 'asc' }] },
+} satisfies Prisma.RecordingInclude
+type MetadataRow = Prisma.RecordingGetPayload<{ include: typeof metadataInclude }>
 type AnnotationRow = RecordingRow['annotations'][number]
 
 type Compact<T> = { [K in keyof T]: Exclude<T[K], null> }
@@ -150,4 +159,11 @@ export function toRecording(row: RecordingRow): Recording {
     associatedConversationIds: nonEmpty(row.associatedConversationIds),
     selfUri,
   })
+}
+
+const METADATA_FIELDS = Object.keys(RecordingMetadataSchema.properties) as (keyof RecordingMetadata)[]
+
+export function toRecordingMetadata(row: MetadataRow): RecordingMetadata {
+  const recording = toRecording({ ...row, chatMessages: [], emailMessages: [], messagingMessages: [], mediaResults: [], users: [] })
+  return Object.fromEntries(METADATA_FIELDS.filter((field) => field in recording).map((field) => [field, recording[field as keyof Recording]]))
 }

@@ -1,25 +1,16 @@
 import type { FileState, Prisma, PrismaClient } from '../generated/prisma/client.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
-import type { CreateRecording, IngestAnnotation, Recording, UpdateRecording } from '../schemas/recording.js'
-import { compact, recordingInclude, toRecording, toStoredUser } from './recording-mapper.js'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+import type {
+  CreateRecording, GetRecordingQuery, IngestAnnotation, ListRecordingsQuery, Recording, RecordingMetadata, UpdateRecording,
+} from '../schemas/recording.js'
+import { compact, metadataInclude, recordingInclude, toRecording, toRecordingMetadata, toStoredUser } from './recording-mapper.js'
+import { applyView, withScreenPauses } from './recording-view.js'
+import { recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
 
 const date = (value: string | null | undefined) => (value ? new Date(value) : null)
 const bigint = (value: number | undefined) => (value === undefined ? undefined : BigInt(value))
-
-/** Whose recording it is and where it lives: every read and write is scoped by all three. */
-export interface RecordingKey {
-  organizationId: string
-  conversationId: string
-  recordingId: string
-}
-
-function notFound({ conversationId, recordingId }: RecordingKey): NotFoundError {
-  return new NotFoundError('Recording', recordingId, ` in conversation ${conversationId}`)
-}
 
 function assertRetentionOrder(archiveDate: Date | null, deleteDate: Date | null) {
   if (archiveDate && deleteDate && deleteDate < archiveDate) {
@@ -147,10 +138,6 @@ function recordingData(organizationId: string, conversationId: string, input: Cr
 }
 
 export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
-  /** Where-clause of one recording; null when the id cannot exist (not a UUID). */
-  const whereKey = ({ organizationId, conversationId, recordingId }: RecordingKey) =>
-    UUID.test(recordingId) ? { id: recordingId, organizationId, conversationId } : null
-
   return {
     /** Stores a recording with all its children in one transaction. */
     async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<Recording> {
@@ -165,21 +152,41 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
     },
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */
-    async listByConversation(organizationId: string, conversationId: string): Promise<Recording[]> {
+    async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<Recording[]> {
       const rows = await prisma.recording.findMany({
         where: { organizationId, conversationId },
         include: recordingInclude,
         orderBy: [{ creationTime: 'asc' }, { id: 'asc' }],
       })
       if (rows.length === 0) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
-      return rows.map(toRecording)
+      const recordings = rows.map((row) => applyView(toRecording(row), options))
+      return options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(recordings) : recordings
     },
 
-    async get(key: RecordingKey): Promise<Recording> {
+    /** One recording; `ready` is false while its media is still uploading (Genesys answers 202 then). */
+    async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ recording: Recording; ready: boolean }> {
       const where = whereKey(key)
       const row = where && (await prisma.recording.findFirst({ where, include: recordingInclude }))
       if (!row) throw notFound(key)
-      return toRecording(row)
+      return { recording: applyView(toRecording(row), options), ready: row.fileState !== 'UPLOADING' }
+    },
+
+    /** Metadata of every recording of a conversation (no transcripts, media or system annotations). */
+    async listMetadata(organizationId: string, conversationId: string): Promise<RecordingMetadata[]> {
+      const rows = await prisma.recording.findMany({
+        where: { organizationId, conversationId },
+        include: metadataInclude,
+        orderBy: [{ creationTime: 'asc' }, { id: 'asc' }],
+      })
+      if (rows.length === 0) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
+      return rows.map(toRecordingMetadata)
+    },
+
+    async getMetadata(key: RecordingKey): Promise<RecordingMetadata> {
+      const where = whereKey(key)
+      const row = where && (await prisma.recording.findFirst({ where, include: metadataInclude }))
+      if (!row) throw notFound(key)
+      return toRecordingMetadata(row)
     },
 
     /**

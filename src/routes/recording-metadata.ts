@@ -1,0 +1,31 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ConversationParams, RecordingParams } from '../schemas/common.js'
+import { errorResponses } from '../schemas/error-body.js'
+import { RecordingMetadataSchema } from '../schemas/recording.js'
+
+/** `/api/v2/conversations/:conversationId/recordingmetadata`: recordings without media, transcripts or system annotations. */
+export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { recordings } = app.services
+  const tags = ['Recording']
+
+  app.get('/', {
+    schema: {
+      operationId: 'getConversationRecordingmetadata',
+      summary: 'Get metadata of all recordings of a conversation',
+      tags,
+      params: ConversationParams,
+      response: { 200: Type.Array(RecordingMetadataSchema), ...errorResponses(400, 404, 500) },
+    },
+  }, async (request) => recordings.listMetadata(request.organizationId, request.params.conversationId))
+
+  app.get('/:recordingId', {
+    schema: {
+      operationId: 'getConversationRecordingmetadataRecordingId',
+      summary: 'Get metadata of a recording',
+      tags,
+      params: RecordingParams,
+      response: { 200: RecordingMetadataSchema, ...errorResponses(400, 404, 500) },
+    },
+  }, async (request) => recordings.getMetadata({ organizationId: request.organizationId, ...request.params }))
+}

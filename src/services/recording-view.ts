@@ -1,0 +1,47 @@
+import { AUDIO_FORMATS, type GetRecordingQuery, type MediaFormat, type Recording } from '../schemas/recording.js'
+
+const BY_EXTENSION: Record<string, MediaFormat> = { wav: 'WAV', webm: 'WEBM', mp3: 'MP3', ogg: 'OGG_VORBIS', opus: 'OGG_OPUS' }
+
+/** A rendition's format: its key when the key names a format, else the extension of its URI's path. */
+export function renditionFormat(key: string, mediaUri: string | undefined): MediaFormat | undefined {
+  const named = AUDIO_FORMATS.find((format) => format === key.toUpperCase())
+  if (named) return named
+  const extension = /\.([a-z0-9]+)$/i.exec(mediaUri?.split(/[?#]/)[0] ?? '')?.[1]?.toLowerCase()
+  return extension ? BY_EXTENSION[extension] : undefined
+}
+
+/**
+ * What the Genesys query options can mean for a store that keeps media as delivered: NONE formats leave the
+ * matching content out, `mediaFormats` narrows the renditions, and nothing is playable while media is uploading.
+ */
+export function applyView(recording: Recording, options: Partial<Pick<GetRecordingQuery, 'formatId' | 'mediaFormats' | 'emailFormatId' | 'chatFormatId' | 'messageFormatId'>>): Recording {
+  const { mediaUris, transcript, emailTranscript, messagingTranscript, ...rest } = recording
+  let renditions = mediaUris
+  if (renditions && options.mediaFormats?.length) {
+    const wanted = new Set(options.mediaFormats)
+    const kept = Object.entries(renditions).filter(([key, media]) => wanted.has(renditionFormat(key, media.mediaUri) as MediaFormat))
+    renditions = kept.length > 0 ? Object.fromEntries(kept) : undefined
+  }
+  const playable = options.formatId !== 'NONE' && recording.fileState !== 'UPLOADING'
+  return {
+    ...rest,
+    ...(playable && renditions ? { mediaUris: renditions } : {}),
+    ...(transcript && options.chatFormatId !== 'NONE' ? { transcript } : {}),
+    ...(emailTranscript && options.emailFormatId !== 'NONE' ? { emailTranscript } : {}),
+    ...(messagingTranscript && options.messageFormatId !== 'NONE' ? { messagingTranscript } : {}),
+  }
+}
+
+/** Genesys option: screen recordings also show the secure pauses of the conversation's audio recordings. */
+export function withScreenPauses(recordings: Recording[]): Recording[] {
+  const pauses = recordings
+    .filter((r) => r.media === 'audio')
+    .flatMap((r) => r.annotations ?? [])
+    .filter((a) => a.reason === 'SecurePause')
+  if (pauses.length === 0) return recordings
+  return recordings.map((r) =>
+    r.media === 'screen'
+      ? { ...r, annotations: [...(r.annotations ?? []), ...pauses].sort((a, b) => (a.location ?? 0) - (b.location ?? 0)) }
+      : r,
+  )
+}
