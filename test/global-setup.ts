@@ -24,6 +24,15 @@ async function freePort(): Promise<number> {
   })
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /**
  * Tests run against a real PostgreSQL: the one in DATABASE_URL, or else an embedded one in a temporary directory.
  * A template database is migrated once per run; each test file then works in its own clone of it.
@@ -43,9 +52,13 @@ export default async function setup(project: TestProject) {
   const run = `${TEST_DB_PREFIX}${process.pid}_`
   const testDatabase: TestDatabase = { serverUrl, template: `${run}template`, prefix: run }
   await withAdminClient(serverUrl, async (client) => {
-    // Leftovers of earlier runs that were killed; databases still in use by a concurrent run stay.
+    // Leftovers of earlier runs that were killed; those of a run still going (its process alive) stay.
     const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${TEST_DB_PREFIX}%`])
-    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => undefined)
+    for (const { datname } of rows) {
+      const owner = Number(/^rs_test_(\d+)_/.exec(datname)?.[1])
+      if (owner && processAlive(owner)) continue
+      await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`)
+    }
     await client.query(`CREATE DATABASE "${testDatabase.template}"`)
   })
   await applyMigrations(databaseUrl(serverUrl, testDatabase.template), logger)

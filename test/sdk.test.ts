@@ -1,0 +1,168 @@
+import platformClient from 'purecloud-platform-client-v2'
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Recording } from '../src/schemas/recording.js'
+import { audioRecording, chatRecording, emailRecording, messagingRecording } from './fixtures.js'
+import { createTestContext, type TestContext } from './helpers.js'
+
+/**
+ * The official Genesys JavaScript SDK, pointed at the listening service with setGateway, is the client here: every
+ * RecordingApi method the service implements, on success and error paths, over real HTTP on loopback.
+ */
+
+let ctx: TestContext
+let baseUrl: string
+const client = platformClient.ApiClient.instance
+const api = new platformClient.RecordingApi()
+
+beforeAll(async () => {
+  ctx = await createTestContext()
+  baseUrl = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  // ApiClient.instance is a process-wide singleton: point it at this server for this suite only.
+  client.setGateway({ host: '127.0.0.1', protocol: 'http', port: Number(new URL(baseUrl).port) })
+})
+afterAll(async () => {
+  client.setGateway({ host: '' }) // an empty host removes the override
+  await ctx.close()
+})
+
+/** The SDK cannot create recordings (Genesys has no such call); producers use the ingest route. */
+async function ingest(conversationId: string, body: object): Promise<Recording> {
+  const res = await fetch(`${baseUrl}/api/v2/conversations/${conversationId}/recordings`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  expect(res.status).toBe(201)
+  return (await res.json()) as Recording
+}
+
+/** What an SDK call rejected with: the parsed ErrorBody for API errors. */
+async function rejection(call: Promise<unknown>): Promise<{ status: number; code: string; message: string; contextId: string }> {
+  try {
+    await call
+  } catch (error) {
+    return error as { status: number; code: string; message: string; contextId: string }
+  }
+  throw new Error('the call succeeded')
+}
+
+describe('RecordingApi against the service', () => {
+  it.each([
+    ['audio', audioRecording],
+    ['chat', chatRecording],
+    ['email', emailRecording],
+    ['messaging (rich content)', messagingRecording],
+  ])('getConversationRecording returns every field of a stored %s recording', async (_kind, body) => {
+    const conversationId = randomUUID()
+    const stored = await ingest(conversationId, body)
+    const read = await api.getConversationRecording(conversationId, stored.id as string)
+    expect(read).toEqual(stored)
+    for (const [field, value] of Object.entries(body).filter(([field]) => field !== 'users' && field !== 'annotations')) {
+      expect(read[field as keyof typeof read], field).toEqual(value)
+    }
+    expect(read.selfUri).toBe(`/api/v2/conversations/${conversationId}/recordings/${stored.id}`)
+  })
+
+  it('passes query options the way the SDK serialises them (mediaFormats comma-joined, formatId NONE)', async () => {
+    const conversationId = randomUUID()
+    const stored = await ingest(conversationId, {
+      media: 'audio',
+      mediaUris: { WAV: { mediaUri: 'https://m.example/a.wav' }, S: { mediaUri: 'https://m.example/a.webm' }, x: { mediaUri: 'https://m.example/a.mp3' } },
+    })
+    const narrowed = await api.getConversationRecording(conversationId, stored.id as string, { mediaFormats: ['WAV', 'MP3'], fileName: null as unknown as string })
+    expect(Object.keys(narrowed.mediaUris ?? {}).sort()).toEqual(['WAV', 'x'])
+    const none = await api.getConversationRecording(conversationId, stored.id as string, { formatId: 'NONE', download: false })
+    expect(none).not.toHaveProperty('mediaUris')
+    const list = await api.getConversationRecordings(conversationId, { maxWaitMs: 0, formatId: 'NONE', includePauseAnnotationsForScreenRecordings: false })
+    expect(list).toHaveLength(1)
+    expect(list[0]).not.toHaveProperty('mediaUris')
+  })
+
+  it('resolves 202 like 200, and shows it with extended responses', async () => {
+    const conversationId = randomUUID()
+    const uploading = await ingest(conversationId, { media: 'audio', name: 'not yet playable' })
+    expect(await api.getConversationRecording(conversationId, uploading.id as string)).toMatchObject({ fileState: 'UPLOADING' })
+    client.setReturnExtendedResponses(true)
+    try {
+      const extended = (await api.getConversationRecording(conversationId, uploading.id as string)) as unknown as { status: number; body: Recording }
+      expect(extended.status).toBe(202)
+      expect(extended.body).toMatchObject({ id: uploading.id, fileState: 'UPLOADING' })
+      expect(extended.body).not.toHaveProperty('mediaUris')
+    } finally {
+      client.setReturnExtendedResponses(false)
+    }
+  })
+
+  it('getConversationRecordings lists the conversation in order', async () => {
+    const conversationId = randomUUID()
+    const first = await ingest(conversationId, chatRecording)
+    const second = await ingest(conversationId, emailRecording)
+    const list = await api.getConversationRecordings(conversationId)
+    expect(list).toEqual([first, second])
+  })
+
+  it('putConversationRecording: read, modify, write back the whole object; only retention changes', async () => {
+    const conversationId = randomUUID()
+    const stored = await ingest(conversationId, audioRecording)
+    const read = await api.getConversationRecording(conversationId, stored.id as string)
+    const body = { ...read, name: 'renamed by client', fileState: 'ARCHIVED', deleteDate: '2035-01-01T00:00:00.000Z', archiveDate: undefined }
+    const updated = await api.putConversationRecording(conversationId, stored.id as string, body, { clearExport: true })
+    const { archiveDate: _cleared, ...rest } = stored
+    expect(updated).toEqual({ ...rest, deleteDate: '2035-01-01T00:00:00.000Z' })
+    expect(await api.getConversationRecording(conversationId, stored.id as string)).toEqual(updated)
+  })
+
+  it('getConversationRecordingmetadata and getConversationRecordingmetadataRecordingId leave media and transcripts out', async () => {
+    const conversationId = randomUUID()
+    const stored = await ingest(conversationId, { ...chatRecording, mediaUris: { S: { mediaUri: 'https://m.example/c.zip' } } })
+    const one = await api.getConversationRecordingmetadataRecordingId(conversationId, stored.id as string)
+    expect(one).toMatchObject({ id: stored.id, name: chatRecording.name, media: 'chat', fileState: 'AVAILABLE', selfUri: stored.selfUri })
+    for (const absent of ['transcript', 'mediaUris', 'users', 'creationTime']) expect(one).not.toHaveProperty(absent)
+    expect(await api.getConversationRecordingmetadata(conversationId)).toEqual([one])
+  })
+
+  it('annotations: post, list, get, put, delete', async () => {
+    const conversationId = randomUUID()
+    const recording = await ingest(conversationId, audioRecording)
+    const recordingId = recording.id as string
+    const created = await api.postConversationRecordingAnnotations(conversationId, recordingId, {
+      name: 'escalation', type: 'bookmark', location: 65_000, durationMs: 0, description: 'customer asked for a supervisor',
+    })
+    expect(created).toMatchObject({ name: 'escalation', type: 'bookmark', location: 65_000, durationMs: 0, description: 'customer asked for a supervisor' })
+    expect(created.selfUri).toBe(`${recording.selfUri}/annotations/${created.id}`)
+
+    const listed = await api.getConversationRecordingAnnotations(conversationId, recordingId)
+    expect(listed.map((a) => a.id)).toContain(created.id)
+    expect(await api.getConversationRecordingAnnotation(conversationId, recordingId, created.id as string)).toEqual(created)
+
+    const updated = await api.putConversationRecordingAnnotation(conversationId, recordingId, created.id as string, { ...created, description: 'resolved', location: 70_000 })
+    expect(updated).toEqual({ ...created, description: 'resolved', location: 70_000 })
+    expect((await api.getConversationRecording(conversationId, recordingId)).annotations).toContainEqual(updated)
+
+    // The SDK sends Content-Type: application/json with an empty body here.
+    await expect(api.deleteConversationRecordingAnnotation(conversationId, recordingId, created.id as string)).resolves.toBeUndefined()
+    const gone = await rejection(api.getConversationRecordingAnnotation(conversationId, recordingId, created.id as string))
+    expect(gone).toMatchObject({ status: 404, code: 'not.found' })
+  })
+
+  it('rejects with the ErrorBody on 404 and 400', async () => {
+    const conversationId = randomUUID()
+    const stored = await ingest(conversationId, audioRecording)
+
+    const unknown = await rejection(api.getConversationRecording(conversationId, randomUUID()))
+    expect(unknown).toMatchObject({ status: 404, code: 'not.found', message: expect.stringContaining('was not found') })
+    expect(unknown.contextId).toEqual(expect.any(String))
+    expect(await rejection(api.getConversationRecording(randomUUID(), stored.id as string))).toMatchObject({ status: 404, code: 'not.found' })
+    expect(await rejection(api.getConversationRecordings(randomUUID()))).toMatchObject({ status: 404 })
+    expect(await rejection(api.getConversationRecordingmetadataRecordingId(conversationId, 'nope'))).toMatchObject({ status: 404 })
+    expect(await rejection(api.getConversationRecordingAnnotations(conversationId, randomUUID()))).toMatchObject({ status: 404 })
+
+    const badFormat = await rejection(api.getConversationRecording(conversationId, stored.id as string, { formatId: 'FLAC' }))
+    expect(badFormat).toMatchObject({ status: 400, code: 'bad.request', message: expect.stringContaining('formatId') })
+    const badDate = await rejection(api.putConversationRecording(conversationId, stored.id as string, { ...stored, deleteDate: 'tomorrow' } as never))
+    expect(badDate).toMatchObject({ status: 400, code: 'bad.request', message: expect.stringContaining('deleteDate') })
+    const badAnnotation = await rejection(api.postConversationRecordingAnnotations(conversationId, stored.id as string, { location: -5 }))
+    expect(badAnnotation).toMatchObject({ status: 400, code: 'bad.request', message: expect.stringContaining('location') })
+  })
+})
