@@ -1,0 +1,52 @@
+// Uses the official Genesys Cloud SDK (npm purecloud-platform-client-v2) against a running recording-store.
+//   npm start                        # in one terminal
+//   node examples/genesys-sdk.mjs    # in another (RECORDING_STORE_URL defaults to http://127.0.0.1:3000)
+import platformClient from 'purecloud-platform-client-v2'
+
+const base = new URL(process.env.RECORDING_STORE_URL ?? 'http://127.0.0.1:3000')
+const client = platformClient.ApiClient.instance
+// setEnvironment() only builds https://api.<env> URLs; a local server is reached through the gateway setting.
+client.setGateway({ host: base.hostname, protocol: base.protocol.replace(':', ''), port: Number(base.port) })
+
+const conversationId = process.argv[2] ?? crypto.randomUUID()
+
+// The Genesys API has no call that creates a recording: producers use the store's ingest route.
+const ingest = await fetch(new URL(`/api/v2/conversations/${conversationId}/recordings`, base), {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({
+    name: 'support chat',
+    media: 'chat',
+    startTime: '2024-05-02T09:00:00.000Z',
+    transcript: [
+      { id: 'm1', from: 'customer', body: 'Hello, I need a refund', bodyType: 'STANDARD' },
+      { id: 'm2', from: 'agent', body: 'Sure, let me check', bodyType: 'STANDARD' },
+    ],
+  }),
+})
+if (ingest.status !== 201) throw new Error(`ingest failed: ${ingest.status} ${await ingest.text()}`)
+const { id: recordingId } = await ingest.json()
+
+const recordingApi = new platformClient.RecordingApi()
+
+const recording = await recordingApi.getConversationRecording(conversationId, recordingId)
+console.log('read:', recording.name, recording.media, recording.fileState, `${recording.transcript.length} messages`)
+
+// Genesys semantics: send the whole object back; only the retention dates are applied.
+const updated = await recordingApi.putConversationRecording(conversationId, recordingId, { ...recording, deleteDate: '2031-01-01T00:00:00.000Z' })
+console.log('deleteDate now:', updated.deleteDate)
+
+const bookmark = await recordingApi.postConversationRecordingAnnotations(conversationId, recordingId, {
+  name: 'refund', type: 'bookmark', location: 0, durationMs: 0, description: 'customer asks for a refund',
+})
+console.log('annotations:', (await recordingApi.getConversationRecordingAnnotations(conversationId, recordingId)).map((a) => a.name))
+await recordingApi.deleteConversationRecordingAnnotation(conversationId, recordingId, bookmark.id)
+
+console.log('recordings in the conversation:', (await recordingApi.getConversationRecordings(conversationId)).length)
+
+try {
+  await recordingApi.getConversationRecording(conversationId, crypto.randomUUID())
+} catch (err) {
+  // API errors reject with the parsed ErrorBody.
+  console.log('unknown id:', err.status, err.code, '-', err.message)
+}
