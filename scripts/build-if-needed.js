@@ -1,7 +1,7 @@
 // Runs `npm run build` when dist/ is missing or older than the sources or the Prisma schema,
 // so that `npm start` works straight after `npm ci` and stays quick afterwards.
 import { execSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..')
@@ -16,10 +16,12 @@ const newestSource = readdirSync(path.join(root, 'src'), { withFileTypes: true, 
   .filter((entry) => entry.isFile() && !entry.parentPath.includes(`${path.sep}generated`))
   .reduce((latest, entry) => Math.max(latest, mtime(path.join(entry.parentPath, entry.name))), 0)
 const sources = Math.max(newestSource, mtime(path.join(root, 'prisma', 'schema.prisma')))
-// tsc rewrites its build-info file on every build that changed anything.
-const built = Math.min(mtime(path.join(root, 'dist', '.tsbuildinfo')), mtime(path.join(root, 'dist', 'server.js')))
+// tsc leaves unchanged output files alone, so the time of the last build is kept in a stamp of its own.
+const stamp = path.join(root, 'dist', '.build-stamp')
+const built = Math.min(mtime(stamp), mtime(path.join(root, 'dist', 'server.js')))
 
 if (sources > built) {
   console.log('building (sources changed since the last build)...')
   execSync('npm run build', { cwd: root, stdio: 'inherit' })
+  writeFileSync(stamp, `${new Date().toISOString()}\n`)
 }

@@ -31,17 +31,17 @@ describe('OpenAPI document', () => {
     const metadata = '/api/v2/conversations/{conversationId}/recordingmetadata'
     expect(operations.map((o) => o.route).sort()).toEqual(
       [
-        `POST ${recordings}/`,
-        `GET ${recordings}/`,
+        `POST ${recordings}`,
+        `GET ${recordings}`,
         `GET ${recordings}/{recordingId}`,
         `PUT ${recordings}/{recordingId}`,
         `DELETE ${recordings}/{recordingId}`,
-        `GET ${annotations}/`,
-        `POST ${annotations}/`,
+        `GET ${annotations}`,
+        `POST ${annotations}`,
         `GET ${annotations}/{annotationId}`,
         `PUT ${annotations}/{annotationId}`,
         `DELETE ${annotations}/{annotationId}`,
-        `GET ${metadata}/`,
+        `GET ${metadata}`,
         `GET ${metadata}/{recordingId}`,
         'GET /health/live',
         'GET /health/ready',

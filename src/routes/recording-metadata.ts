@@ -9,7 +9,7 @@ export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) =>
   const { recordings } = app.services
   const tags = ['Recording']
 
-  app.get('/', {
+  app.get('', {
     schema: {
       operationId: 'getConversationRecordingmetadata',
       summary: 'Get metadata of all recordings of a conversation',

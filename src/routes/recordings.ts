@@ -14,7 +14,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // The Genesys SDK sends array options comma-joined (`mediaFormats=WAV,MP3`); other clients repeat the key.
   app.addHook('preValidation', splitCommaJoined(['mediaFormats']))
 
-  app.post('/', {
+  app.post('', {
     schema: {
       operationId: 'postConversationRecording',
       summary: 'Ingest a recording (extension: Genesys has no create)',
@@ -34,7 +34,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(201).header('location', recording.selfUri).send(recording)
   })
 
-  app.get('/', {
+  app.get('', {
     schema: {
       operationId: 'getConversationRecordings',
       summary: 'Get all recordings of a conversation',
