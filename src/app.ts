@@ -1,24 +1,30 @@
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
 import type { FastifyServerOptions } from 'fastify'
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { randomUUID } from 'node:crypto'
+import type { Config } from './config.js'
+import auth, { authenticate, authorize } from './plugins/auth.js'
 import contentParsers from './plugins/content-parsers.js'
-import errorHandler from './plugins/error-handler.js'
-import organization from './plugins/organization.js'
+import errorHandler, { errorBody, sendError } from './plugins/error-handler.js'
 import prismaPlugin from './plugins/prisma.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
 import { annotationRoutes } from './routes/annotations.js'
 import { healthRoutes } from './routes/health.js'
+import { oauthRoutes } from './routes/oauth.js'
 import { parseQueryString } from './routes/query.js'
 import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 
 export interface AppOptions {
+  config: Config
+  /** The database to use (DATABASE_URL, or the embedded server's URL). */
   databaseUrl: string
-  databasePoolSize?: number
   /** Names of the migrations this build ships; readiness waits until all are applied. */
   migrations: string[]
   logger?: FastifyServerOptions['loggerInstance'] | boolean
@@ -33,7 +39,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
 class RequestLog extends LogController {
   override incomingRequest() {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
-    const line = { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }
+    const line = { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime), clientId: request.client?.clientId }
     if (error) reply.log.error({ ...line, err: error }, 'request errored')
     else reply.log.info(line, 'request completed')
   }
@@ -51,16 +57,22 @@ function validatorCompiler() {
     (httpPart === 'body' ? body : other).compile(schema)
 }
 
-export async function buildApp({ databaseUrl, databasePoolSize = 10, migrations, logger = false }: AppOptions) {
+export async function buildApp({ config, databaseUrl, migrations, logger = false }: AppOptions) {
   const app = Fastify({
     ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit: BODY_LIMIT,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
     genReqId: (request) => {
       const given = request.headers['inin-correlation-id'] ?? request.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     logController: new RequestLog(),
-    routerOptions: { querystringParser: parseQueryString, ignoreTrailingSlash: true },
+    // Ids may be up to 128 characters; the router's default limit (100) would answer 414 first.
+    routerOptions: { querystringParser: parseQueryString, ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Errors the router raises before any route runs (bad URL encoding, over-long ids) get the same error body.
+    frameworkErrors: (error, request, reply) => {
+      void sendError(reply, errorBody(request, error.statusCode && error.statusCode < 500 ? error.statusCode : 400, error.message))
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler())
 
@@ -71,16 +83,47 @@ export async function buildApp({ databaseUrl, databasePoolSize = 10, migrations,
 
   await app.register(errorHandler)
   await app.register(contentParsers)
-  await app.register(prismaPlugin, { databaseUrl, poolSize: databasePoolSize })
+  // An API's policy: nothing may be loaded or framed from its answers. Swagger UI sets its own policy on /docs.
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: { 'default-src': ["'none'"], 'frame-ancestors': ["'none'"] } },
+    crossOriginEmbedderPolicy: false,
+  })
+  if (config.CORS_ORIGINS) {
+    await app.register(cors, {
+      origin: config.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
+      allowedHeaders: ['Authorization', 'Content-Type', 'inin-correlation-id'],
+      exposedHeaders: ['inin-correlation-id', 'Location', 'Retry-After'],
+    })
+  }
+  await app.register(rateLimit, {
+    max: config.RATE_LIMIT_PER_MINUTE,
+    timeWindow: '1 minute',
+    // After authentication, so the limit is per client; public routes (health, docs) are not limited.
+    hook: 'preHandler',
+    keyGenerator: (request) => request.client?.clientId ?? request.ip,
+    allowList: (request) => request.client === null && !request.url.startsWith('/oauth/'),
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new Error(`Rate limit exceeded: at most ${context.max} requests per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
+  })
+  await app.register(prismaPlugin, { databaseUrl, poolSize: config.DATABASE_POOL_SIZE })
   await app.register(swagger)
-  await app.register(organization)
   await app.register(services, { migrations })
+  await app.register(auth, { signingKey: config.TOKEN_SIGNING_KEY, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
 
   await app.register(healthRoutes)
-  const conversation = '/api/v2/conversations/:conversationId'
-  await app.register(recordingRoutes, { prefix: `${conversation}/recordings` })
-  await app.register(annotationRoutes, { prefix: `${conversation}/recordings/:recordingId/annotations` })
-  await app.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
+  await app.register(oauthRoutes, { tokensPerMinute: config.TOKEN_RATE_LIMIT_PER_MINUTE })
+  await app.register(async (api) => {
+    api.addHook('onRequest', authenticate)
+    api.addHook('preHandler', authorize)
+    // Recordings are personal data: no cache keeps a copy.
+    api.addHook('onSend', async (_request, reply) => {
+      reply.header('cache-control', 'no-store')
+    })
+    const conversation = '/api/v2/conversations/:conversationId'
+    await api.register(recordingRoutes, { prefix: `${conversation}/recordings` })
+    await api.register(annotationRoutes, { prefix: `${conversation}/recordings/:recordingId/annotations` })
+    await api.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
+  })
   return app
 }
 

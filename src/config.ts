@@ -28,6 +28,28 @@ export const ConfigSchema = Type.Object({
   LOG_PRETTY: Type.Optional(
     Type.Boolean({ description: 'Human-readable logs. Default: on when stdout is a terminal, JSON otherwise.' }),
   ),
+  TOKEN_SIGNING_KEY: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'Secret (32+ characters) that signs access tokens. Unset: generated on first start and kept in the database.',
+    }),
+  ),
+  TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 604_800, default: 86_400, description: 'Access-token lifetime.' }),
+  TOKEN_ISSUER: Type.String({ minLength: 1, default: 'recording-store', description: 'The `iss` of issued tokens.' }),
+  BOOTSTRAP_CLIENT_ID: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'With BOOTSTRAP_CLIENT_SECRET: a client made sure to exist at start, with every permission.' }),
+  ),
+  BOOTSTRAP_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'Secret of the bootstrap client.' })),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 300, description: 'API requests per client and minute.' }),
+  TOKEN_RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 30,
+    description: 'Token requests per client id and address and minute.',
+  }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 30_000, description: 'Longest time a request may take to arrive and be answered.' }),
+  CORS_ORIGINS: Type.Optional(
+    Type.String({ description: 'Comma-separated origins allowed to call the API from a browser. Unset: CORS off.' }),
+  ),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     default: 10_000,
@@ -50,7 +72,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const name = error.path.slice(1)
     return name ? `${name}=${JSON.stringify(input[name] ?? '')}: ${error.message}` : error.message
   })
-  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`)
   const config = converted as Config
+  if ((config.BOOTSTRAP_CLIENT_ID === undefined) !== (config.BOOTSTRAP_CLIENT_SECRET === undefined)) {
+    problems.push('BOOTSTRAP_CLIENT_ID and BOOTSTRAP_CLIENT_SECRET go together: set both or neither')
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`)
   return { ...config, DATA_DIR: path.resolve(config.DATA_DIR) }
 }

@@ -22,7 +22,27 @@ export class InvalidRequestError extends DomainError {
   constructor(
     message: string,
     readonly field?: string,
+    /** Where the field is: body, querystring or params. */
+    readonly part = 'body',
   ) {
     super(400, 'bad.request', message)
+  }
+}
+
+/** 401: no usable credentials. `challenge` is the WWW-Authenticate value to answer with. */
+export class AuthenticationError extends DomainError {
+  constructor(
+    message: string,
+    readonly challenge: string,
+    code = 'bad.credentials',
+  ) {
+    super(401, code, message)
+  }
+}
+
+/** 403: authenticated, but without a permission the operation needs. */
+export class ForbiddenError extends DomainError {
+  constructor(message: string) {
+    super(403, 'missing.permissions', message)
   }
 }

@@ -1,11 +1,31 @@
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
-import { buildApp } from './app.js'
+import { buildApp, type App } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded-postgres.js'
 import { applyMigrations, shippedMigrations } from './db/migrations.js'
 
 const started = performance.now()
+
+/**
+ * With BOOTSTRAP_CLIENT_ID/SECRET, that client exists with every permission. Otherwise the first start on an empty
+ * database creates one and logs its credentials once, so that Swagger UI and the SDK can be tried at once.
+ */
+async function ensureAClient(app: App, config: Config) {
+  const { clients } = app.services
+  if (config.BOOTSTRAP_CLIENT_ID && config.BOOTSTRAP_CLIENT_SECRET) {
+    await clients.ensureBootstrapClient(config.BOOTSTRAP_CLIENT_ID, config.BOOTSTRAP_CLIENT_SECRET)
+    app.log.info({ clientId: config.BOOTSTRAP_CLIENT_ID }, 'bootstrap client ready')
+    return
+  }
+  const created = await clients.createFirstClient()
+  if (created) {
+    app.log.warn(
+      { clientId: created.clientId, clientSecret: created.clientSecret, organization: created.organization },
+      'first start: created an API client with every permission; its secret is shown only this once',
+    )
+  }
+}
 
 function createLogger(config: Config) {
   const pretty = config.LOG_PRETTY ?? process.stdout.isTTY
@@ -34,12 +54,8 @@ try {
   const databaseUrl = config.DATABASE_URL ?? (embedded as EmbeddedDatabase).url
   if (config.MIGRATE_ON_START) await applyMigrations(databaseUrl, logger)
 
-  const app = await buildApp({
-    databaseUrl,
-    databasePoolSize: config.DATABASE_POOL_SIZE,
-    migrations: await shippedMigrations(),
-    logger,
-  })
+  const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations(), logger })
+  await ensureAClient(app, config)
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, then stop the embedded
   // database. Bounded, because a stuck connection must not keep the process alive forever.

@@ -1,29 +1,45 @@
 import { expect, inject } from 'vitest'
 import pg from 'pg'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp, type App } from '../src/app.js'
+import { ALL_PERMISSIONS, type Permission } from '../src/auth/permissions.js'
+import { loadConfig, type Config } from '../src/config.js'
 import { shippedMigrations } from '../src/db/migrations.js'
+import { DEFAULT_ORGANIZATION_ID } from '../src/services/organizations.js'
 import type { ErrorBody } from '../src/schemas/error-body.js'
 import type { Recording } from '../src/schemas/recording.js'
 import { createTestDatabase } from './database.js'
 
 export interface TestContext {
   app: App
+  config: Config
   databaseUrl: string
+  /** `app.inject` as a client of the default organization holding every permission. */
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>
+  /** A bearer token of a client with these permissions in that organization. */
+  token(permissions?: readonly Permission[], organizationId?: string): Promise<string>
   /** Direct SQL on the test database, for arranging and for checking what was (not) stored. */
   sql: pg.Pool
   close(): Promise<void>
 }
 
-/** An app over a fresh database of its own, built exactly as the server builds it. */
-export async function createTestContext(): Promise<TestContext> {
+/** An app over a fresh database of its own, built exactly as the server builds it (settings from `env`). */
+export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const databaseUrl = await createTestDatabase(inject('testDatabase'))
-  const app = await buildApp({ databaseUrl, migrations: await shippedMigrations() })
+  const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '100000', TOKEN_RATE_LIMIT_PER_MINUTE: '100000', ...env })
+  const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations() })
   await app.ready()
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  const token = (permissions: readonly Permission[] = ALL_PERMISSIONS, organizationId = DEFAULT_ORGANIZATION_ID) =>
+    app.tokens.issue({ clientId: `test-${organizationId}-${permissions.length}`, name: 'test', organizationId, permissions: [...permissions] })
+  const everything = await token()
   return {
     app,
+    config,
     databaseUrl,
     sql,
+    token,
+    inject: (options) => app.inject({ ...options, headers: { authorization: `Bearer ${everything}`, ...options.headers } }),
     async close() {
       await app.close()
       await sql.end()
@@ -34,8 +50,8 @@ export async function createTestContext(): Promise<TestContext> {
 export const recordingsUrl = (conversationId: string) => `/api/v2/conversations/${conversationId}/recordings`
 
 /** Ingests a recording through the API and returns what the store answered. */
-export async function ingest(app: App, conversationId: string, body: object): Promise<Recording> {
-  const res = await app.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: body })
+export async function ingest(ctx: Pick<TestContext, 'inject'>, conversationId: string, body: object): Promise<Recording> {
+  const res = await ctx.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: body })
   if (res.statusCode !== 201) throw new Error(`ingest failed: ${res.statusCode} ${res.body}`)
   return res.json<Recording>()
 }
@@ -68,4 +84,10 @@ export function expectErrorBody(res: { statusCode: number; headers: Record<strin
   expect(res.headers['inin-correlation-id']).toBe(body.contextId)
   expect(res.body).not.toMatch(/\bat .+\.(js|ts):\d+|prisma|SELECT |INSERT /i)
   return body
+}
+
+/** A second organization, to prove nothing crosses between tenants. */
+export async function createOrganization(ctx: TestContext, name: string): Promise<string> {
+  const { rows } = await ctx.sql.query<{ id: string }>('INSERT INTO organizations (id, name) VALUES (gen_random_uuid(), $1) RETURNING id', [name])
+  return rows[0]?.id as string
 }

@@ -14,7 +14,7 @@ type Operation = { operationId?: string; summary?: string; tags?: string[]; resp
 
 describe('OpenAPI document', () => {
   it('is a valid OpenAPI 3 document', async () => {
-    const res = await ctx.app.inject({ method: 'GET', url: '/openapi.json' })
+    const res = await ctx.inject({ method: 'GET', url: '/openapi.json' })
     expect(res.statusCode).toBe(200)
     const document = res.json<{ openapi: string }>()
     expect(document.openapi).toMatch(/^3\./)
@@ -22,7 +22,7 @@ describe('OpenAPI document', () => {
   })
 
   it('lists every route with an operationId, summary, tags and its responses', async () => {
-    const { paths } = (await ctx.app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>()
+    const { paths } = (await ctx.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>()
     const operations = Object.entries(paths).flatMap(([path, methods]) =>
       Object.entries(methods).map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, ...operation })),
     )
@@ -45,6 +45,7 @@ describe('OpenAPI document', () => {
         `GET ${metadata}/{recordingId}`,
         'GET /health/live',
         'GET /health/ready',
+        'POST /oauth/token',
       ].sort(),
     )
     for (const operation of operations) {
@@ -53,16 +54,40 @@ describe('OpenAPI document', () => {
       expect(operation.tags?.length, operation.route).toBeGreaterThan(0)
     }
     const byId = Object.fromEntries(operations.map((o) => [o.operationId, o]))
-    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '400', '404', '500'])
-    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '413', '415', '500'])
-    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '404', '500'])
+    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '400', '401', '403', '404', '429', '500'])
+    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '401', '403', '413', '415', '429', '500'])
+    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '401', '403', '404', '429', '500'])
     expect(byId.getConversationRecording?.responses?.['404']).toMatchObject({
       content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
     })
   })
 
+  it('declares the OAuth client-credentials scheme and the permissions of every API operation', async () => {
+    const document = (await ctx.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      components: { securitySchemes: Record<string, { type: string; flows: { clientCredentials: { tokenUrl: string; scopes: Record<string, string> } } }> }
+      paths: Record<string, Record<string, Operation & { security?: Record<string, string[]>[] }>>
+    }>()
+    const scheme = document.components.securitySchemes['PureCloud OAuth']
+    expect(scheme).toMatchObject({ type: 'oauth2', flows: { clientCredentials: { tokenUrl: '/oauth/token' } } })
+    expect(Object.keys(scheme?.flows.clientCredentials.scopes ?? {})).toContain('recording:recording:view')
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        if (!path.startsWith('/api/v2/')) {
+          expect(operation.security, `${method} ${path} is public`).toBeUndefined()
+          continue
+        }
+        expect(operation.security?.length, `${method} ${path}`).toBeGreaterThan(0)
+      }
+    }
+    expect(document.paths['/api/v2/conversations/{conversationId}/recordings/{recordingId}']?.put?.security).toEqual([
+      { 'PureCloud OAuth': ['recording:recording:editRetention'] },
+      { 'PureCloud OAuth': ['recording:screenRecording:editRetention'] },
+      { 'PureCloud OAuth': ['recording:snippetRecording:editRetention'] },
+    ])
+  })
+
   it('serves Swagger UI at /docs', async () => {
-    const res = await ctx.app.inject({ method: 'GET', url: '/docs/' })
+    const res = await ctx.inject({ method: 'GET', url: '/docs/' })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/text\/html/)
     expect(res.body).toContain('swagger')

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Recording } from '../src/schemas/recording.js'
 import { audioRecording, chatRecording, emailRecording, messagingRecording } from './fixtures.js'
+import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
 import { createTestContext, type TestContext } from './helpers.js'
 
 /**
@@ -12,6 +13,7 @@ import { createTestContext, type TestContext } from './helpers.js'
 
 let ctx: TestContext
 let baseUrl: string
+let token: string
 const client = platformClient.ApiClient.instance
 const api = new platformClient.RecordingApi()
 
@@ -20,8 +22,15 @@ beforeAll(async () => {
   baseUrl = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
   // ApiClient.instance is a process-wide singleton: point it at this server for this suite only.
   client.setGateway({ host: '127.0.0.1', protocol: 'http', port: Number(new URL(baseUrl).port) })
+  // Logs in as any SDK application does: POST /oauth/token with HTTP Basic and a form body.
+  const credentials = await ctx.app.services.clients.create({ organization: 'sdk-org', name: 'sdk suite', permissions: [...ALL_PERMISSIONS] })
+  const auth = await client.loginClientCredentialsGrant(credentials.clientId, credentials.clientSecret)
+  expect(auth.accessToken).toEqual(expect.any(String))
+  expect(auth.tokenExpiryTime).toBeGreaterThan(Date.now() + 3_600_000)
+  token = auth.accessToken
 })
 afterAll(async () => {
+  client.setAccessToken('')
   client.setGateway({ host: '' }) // an empty host removes the override
   await ctx.close()
 })
@@ -30,7 +39,7 @@ afterAll(async () => {
 async function ingest(conversationId: string, body: object): Promise<Recording> {
   const res = await fetch(`${baseUrl}/api/v2/conversations/${conversationId}/recordings`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
   })
   expect(res.status).toBe(201)
@@ -46,6 +55,45 @@ async function rejection(call: Promise<unknown>): Promise<{ status: number; code
   }
   throw new Error('the call succeeded')
 }
+
+describe('logging in with the SDK', () => {
+  it('rejects a wrong secret with the axios error carrying the RFC 6749 body', async () => {
+    try {
+      const error = (await client.loginClientCredentialsGrant(randomUUID(), 'wrong').catch((e: unknown) => e)) as { response: { status: number; data: { error: string } } }
+      expect(error.response.status).toBe(401)
+      expect(error.response.data.error).toBe('invalid_client')
+    } finally {
+      client.setAccessToken(token)
+    }
+  })
+
+  it('answers API calls without a token with 401 and an ErrorBody', async () => {
+    client.setAccessToken('')
+    try {
+      expect(await rejection(api.getConversationRecordings(randomUUID()))).toMatchObject({ status: 401, code: 'authentication.required' })
+    } finally {
+      client.setAccessToken(token)
+    }
+  })
+
+  it('keeps each organization to itself', async () => {
+    const conversationId = randomUUID()
+    const mine = await ingest(conversationId, chatRecording)
+    const outsider = await ctx.app.services.clients.create({ organization: 'another-org', name: 'outsider', permissions: [...ALL_PERMISSIONS] })
+    const { access_token: otherToken } = (await (await fetch(`${baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: outsider.clientId, client_secret: outsider.clientSecret }),
+    })).json()) as { access_token: string }
+    client.setAccessToken(otherToken)
+    try {
+      expect(await rejection(api.getConversationRecording(conversationId, mine.id as string))).toMatchObject({ status: 404 })
+    } finally {
+      client.setAccessToken(token)
+    }
+    expect(await api.getConversationRecording(conversationId, mine.id as string)).toEqual(mine)
+  })
+})
 
 describe('RecordingApi against the service', () => {
   it.each([

@@ -85,13 +85,27 @@ async function projectReachableByPostgresUser(): Promise<boolean> {
   }
 }
 
+const BOOTSTRAP = { BOOTSTRAP_CLIENT_ID: 'process-test-client', BOOTSTRAP_CLIENT_SECRET: 'process-test-secret-0123456789' }
+
+/** A bearer token from the server's /oauth/token, as any client would get one. */
+async function tokenFrom(baseUrl: string, clientId: string, clientSecret: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  })
+  expect(res.status).toBe(200)
+  return ((await res.json()) as { access_token: string }).access_token
+}
+
 const ingestBody = { name: 'process test', media: 'chat', transcript: [{ body: 'hello', id: 'm1' }] }
 
 describe('the server process (node dist/server.js)', () => {
   it('migrates an empty database on start, serves, and drains an in-flight request on SIGTERM', async () => {
-    const server = await startServer({ DATABASE_URL: await emptyDatabase() })
+    const server = await startServer({ DATABASE_URL: await emptyDatabase(), ...BOOTSTRAP })
     expect(server.logs.some((l) => l.msg === 'migrations applied')).toBe(true)
     expect((await fetch(`${server.baseUrl}/health/ready`)).status).toBe(200)
+    const token = await tokenFrom(server.baseUrl, BOOTSTRAP.BOOTSTRAP_CLIENT_ID, BOOTSTRAP.BOOTSTRAP_CLIENT_SECRET)
 
     // Half a request is on the wire when SIGTERM arrives; the server must still finish it.
     const { port } = new URL(server.baseUrl)
@@ -101,7 +115,7 @@ describe('the server process (node dist/server.js)', () => {
     let answer = ''
     socket.on('data', (chunk) => (answer += chunk.toString()))
     const closed = new Promise((resolve) => socket.once('close', resolve))
-    socket.write(`POST /api/v2/conversations/c-drain/recordings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload.slice(0, 10)}`)
+    socket.write(`POST /api/v2/conversations/c-drain/recordings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload.slice(0, 10)}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
     server.process.kill('SIGTERM')
     await new Promise((resolve) => setTimeout(resolve, 200))
@@ -112,14 +126,28 @@ describe('the server process (node dist/server.js)', () => {
     expect(server.logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM')).toBe(true)
   })
 
+  it('creates a first client on an empty database and logs its credentials once', async () => {
+    const databaseUrl = await emptyDatabase()
+    const first = await startServer({ DATABASE_URL: databaseUrl })
+    const created = first.logs.find((l) => String(l.msg).startsWith('first start: created an API client'))
+    expect(created).toMatchObject({ clientId: expect.any(String), clientSecret: expect.any(String), organization: 'default' })
+    const token = await tokenFrom(first.baseUrl, String(created?.clientId), String(created?.clientSecret))
+    expect((await fetch(`${first.baseUrl}/api/v2/conversations/c-1/recordings`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404)
+    expect(await stopServer(first)).toBe(0)
+    const second = await startServer({ DATABASE_URL: databaseUrl })
+    expect(second.logs.some((l) => String(l.msg).startsWith('first start'))).toBe(false)
+    expect(await stopServer(second)).toBe(0)
+  })
+
   it('logs one JSON line per request carrying its request id', async () => {
-    const server = await startServer({ DATABASE_URL: await emptyDatabase() })
-    const res = await fetch(`${server.baseUrl}/api/v2/conversations/c-log/recordings`, { headers: { 'x-request-id': 'trace-0123456789' } })
+    const server = await startServer({ DATABASE_URL: await emptyDatabase(), ...BOOTSTRAP })
+    const token = await tokenFrom(server.baseUrl, BOOTSTRAP.BOOTSTRAP_CLIENT_ID, BOOTSTRAP.BOOTSTRAP_CLIENT_SECRET)
+    const res = await fetch(`${server.baseUrl}/api/v2/conversations/c-log/recordings`, { headers: { 'x-request-id': 'trace-0123456789', authorization: `Bearer ${token}` } })
     expect(res.status).toBe(404)
     expect(res.headers.get('inin-correlation-id')).toBe('trace-0123456789')
     expect(await stopServer(server)).toBe(0)
     const lines = server.logs.filter((l) => l.reqId === 'trace-0123456789')
-    expect(lines).toEqual([expect.objectContaining({ msg: 'request completed', statusCode: 404, method: 'GET' })])
+    expect(lines).toEqual([expect.objectContaining({ msg: 'request completed', statusCode: 404, method: 'GET', clientId: BOOTSTRAP.BOOTSTRAP_CLIENT_ID })])
   })
 
   it('refuses to start with a bad setting, naming it', async () => {
@@ -129,7 +157,7 @@ describe('the server process (node dist/server.js)', () => {
   it('runs on an embedded PostgreSQL without DATABASE_URL, keeping data across restarts', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'recording-store-embedded-'))
     await chmod(dataDir, 0o755)
-    const env = { DATA_DIR: dataDir, EMBEDDED_POSTGRES_PORT: String(await freePort()) }
+    const env = { DATA_DIR: dataDir, EMBEDDED_POSTGRES_PORT: String(await freePort()), ...BOOTSTRAP }
     try {
       if (!(await projectReachableByPostgresUser())) {
         // Checked out where other users cannot enter (e.g. a mode-700 directory) and run as root: a clear refusal.
@@ -137,9 +165,10 @@ describe('the server process (node dist/server.js)', () => {
         return
       }
       const first = await startServer(env)
+      const token = await tokenFrom(first.baseUrl, BOOTSTRAP.BOOTSTRAP_CLIENT_ID, BOOTSTRAP.BOOTSTRAP_CLIENT_SECRET)
       const created = await fetch(`${first.baseUrl}/api/v2/conversations/c-embedded/recordings`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(ingestBody),
       })
       expect(created.status).toBe(201)
@@ -148,7 +177,8 @@ describe('the server process (node dist/server.js)', () => {
       expect(first.logs.some((l) => l.msg === 'embedded PostgreSQL stopped')).toBe(true)
 
       const second = await startServer(env)
-      const read = await fetch(`${second.baseUrl}${location}`)
+      // The signing key lives in the database: a token from before the restart still works.
+      const read = await fetch(`${second.baseUrl}${location}`, { headers: { authorization: `Bearer ${token}` } })
       expect(read.status).toBe(200)
       expect(await read.json()).toMatchObject({ name: 'process test', transcript: ingestBody.transcript })
       const ready = second.logs.find((l) => l.msg === 'recording-store ready')

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError, InvalidRequestError } from '../errors.js'
+import { AuthenticationError, DomainError, InvalidRequestError } from '../errors.js'
 import { ErrorBodySchema, type ErrorBody, type ErrorDetail } from '../schemas/error-body.js'
 
 /** Genesys-style code and a fixed RFC 9457 title for each status we answer with. */
@@ -46,7 +46,12 @@ export function errorBody(
 }
 
 export const sendError = (reply: FastifyReply, body: ErrorBody) =>
-  reply.code(body.status).type('application/problem+json; charset=utf-8').send(body)
+  reply
+    .code(body.status)
+    // Also on errors raised before the onRequest hooks ran (router errors).
+    .header('inin-correlation-id', body.contextId)
+    .type('application/problem+json; charset=utf-8')
+    .send(body)
 
 interface AjvError {
   instancePath: string
@@ -105,8 +110,9 @@ export default fp(
         return sendError(reply, errorBody(request, 400, `Invalid ${part}: ${summary}${more}`, { details }))
       }
       if (error instanceof DomainError) {
+        if (error instanceof AuthenticationError) reply.header('www-authenticate', error.challenge)
         const details = error instanceof InvalidRequestError && error.field
-          ? [{ errorCode: 'invalid.value', fieldName: error.field, in: 'body', pointer: `#/${error.field}`, detail: error.message }]
+          ? [{ errorCode: 'invalid.value', fieldName: error.field, in: error.part, pointer: `#/${error.field}`, detail: error.message }]
           : []
         return sendError(reply, errorBody(request, error.status, error.message, { code: error.code, entity: error.entity, details }))
       }

@@ -1,11 +1,12 @@
 import fp from 'fastify-plugin'
 import { createAnnotationService, type AnnotationService } from '../services/annotation-service.js'
+import { createClientService, type ClientService } from '../services/client-service.js'
 import { createHealthService, type HealthService } from '../services/health-service.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    services: { recordings: RecordingService; annotations: AnnotationService; health: HealthService }
+    services: { recordings: RecordingService; annotations: AnnotationService; clients: ClientService; health: HealthService }
   }
 }
 
@@ -15,6 +16,7 @@ export default fp<{ migrations: string[] }>(
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma }),
       annotations: createAnnotationService({ prisma: app.prisma }),
+      clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
     })
   },

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { readFileSync } from 'node:fs'
+import { PERMISSIONS, SECURITY_SCHEME } from '../auth/permissions.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -42,14 +43,32 @@ export default fp(
         tags: [
           { name: 'Recording', description: 'Recordings of a conversation (Genesys RecordingApi).' },
           { name: 'Annotation', description: 'Timeline annotations of a recording (Genesys RecordingApi).' },
+          { name: 'OAuth', description: 'Access tokens (client-credentials grant).' },
           { name: 'Health', description: 'Liveness and readiness probes.' },
         ],
+        components: {
+          securitySchemes: {
+            // "Authorize" in Swagger UI gets a token from /oauth/token with a client id and secret.
+            [SECURITY_SCHEME]: {
+              type: 'oauth2',
+              description:
+                'Client credentials: POST /oauth/token with HTTP Basic client authentication and ' +
+                'grant_type=client_credentials. Each operation lists the permissions (scopes) of which any one suffices.',
+              flows: { clientCredentials: { tokenUrl: '/oauth/token', scopes: { ...PERMISSIONS } } },
+            },
+          },
+        },
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
       transformObject: (documentObject) =>
         relabelErrorContent(('openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject) as OpenApiDocument) as never,
     })
-    await app.register(swaggerUi, { routePrefix: '/docs' })
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      // The UI's own Content-Security-Policy (script and style hashes) replaces the API's strict one on /docs.
+      staticCSP: true,
+      uiConfig: { persistAuthorization: true, tryItOutEnabled: true },
+    })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   },
   { name: 'swagger', dependencies: ['error-handler'] },

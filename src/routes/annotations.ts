@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { RecordingParams } from '../schemas/common.js'
+import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { errorResponses } from '../schemas/error-body.js'
+import { audit } from './audit.js'
 import { AnnotationInputSchema, AnnotationSchema } from '../schemas/recording.js'
 
 const AnnotationParams = Type.Object({ ...RecordingParams.properties, annotationId: Type.String({ minLength: 1, maxLength: 128 }) })
@@ -10,6 +12,11 @@ const AnnotationParams = Type.Object({ ...RecordingParams.properties, annotation
 export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { annotations } = app.services
   const tags = ['Annotation']
+  // Genesys: creating through the upsert needs recording:annotation:add, changing an existing one :edit.
+  const grants = (request: { client: { permissions: string[] } | null }) => ({
+    create: request.client?.permissions.includes('recording:annotation:add') ?? false,
+    update: request.client?.permissions.includes('recording:annotation:edit') ?? false,
+  })
   const keyOf = (request: { organizationId: string; params: { conversationId: string; recordingId: string } }) => ({
     organizationId: request.organizationId,
     conversationId: request.params.conversationId,
@@ -19,16 +26,18 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('', {
     schema: {
       operationId: 'getConversationRecordingAnnotations',
+      ...requireAny(REQUIRES.viewAnnotations),
       summary: 'Get the annotations of a recording',
       tags,
       params: RecordingParams,
-      response: { 200: Type.Array(AnnotationSchema), ...errorResponses(400, 404, 500) },
+      response: { 200: Type.Array(AnnotationSchema), ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request) => annotations.list(keyOf(request)))
 
   app.post('', {
     schema: {
       operationId: 'postConversationRecordingAnnotations',
+      ...requireAny(REQUIRES.saveAnnotation),
       summary: 'Create an annotation',
       description:
         'Reads name, type, location, durationMs and description; every other property is ignored. As on Genesys, an ' +
@@ -36,27 +45,29 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: RecordingParams,
       body: AnnotationInputSchema,
-      response: { 200: AnnotationSchema, ...errorResponses(400, 404, 413, 415, 500) },
+      response: { 200: AnnotationSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500) },
     },
   }, async (request) => {
-    const { annotation, created } = await annotations.upsert(keyOf(request), request.body.id, request.body)
-    request.log.info({ recordingId: request.params.recordingId, annotationId: annotation.id, created }, 'annotation saved')
+    const { annotation, created } = await annotations.upsert(keyOf(request), request.body.id, request.body, grants(request))
+    audit(request, created ? 'annotation.create' : 'annotation.update', { ...request.params, annotationId: annotation.id })
     return annotation
   })
 
   app.get('/:annotationId', {
     schema: {
       operationId: 'getConversationRecordingAnnotation',
+      ...requireAny(REQUIRES.viewAnnotations),
       summary: 'Get an annotation',
       tags,
       params: AnnotationParams,
-      response: { 200: AnnotationSchema, ...errorResponses(400, 404, 500) },
+      response: { 200: AnnotationSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request) => annotations.get(keyOf(request), request.params.annotationId))
 
   app.put('/:annotationId', {
     schema: {
       operationId: 'putConversationRecordingAnnotation',
+      ...requireAny(REQUIRES.saveAnnotation),
       summary: 'Update an annotation',
       description:
         'Replaces name, type, location, durationMs and description (absent ones are cleared); the id in the path wins ' +
@@ -65,26 +76,27 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: AnnotationParams,
       body: AnnotationInputSchema,
-      response: { 200: AnnotationSchema, ...errorResponses(400, 404, 413, 415, 500) },
+      response: { 200: AnnotationSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500) },
     },
   }, async (request) => {
-    const { annotation, created } = await annotations.upsert(keyOf(request), request.params.annotationId, request.body)
-    request.log.info({ recordingId: request.params.recordingId, annotationId: annotation.id, created }, 'annotation saved')
+    const { annotation, created } = await annotations.upsert(keyOf(request), request.params.annotationId, request.body, grants(request))
+    audit(request, created ? 'annotation.create' : 'annotation.update', request.params)
     return annotation
   })
 
   app.delete('/:annotationId', {
     schema: {
       operationId: 'deleteConversationRecordingAnnotation',
+      ...requireAny(REQUIRES.deleteAnnotation),
       summary: 'Delete an annotation',
       description: 'System annotations (with a reason) cannot be deleted.',
       tags,
       params: AnnotationParams,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 404, 500) },
+      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request, reply) => {
     await annotations.remove(keyOf(request), request.params.annotationId)
-    request.log.info({ recordingId: request.params.recordingId, annotationId: request.params.annotationId }, 'annotation deleted')
+    audit(request, 'annotation.delete', request.params)
     return reply.code(204).send()
   })
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
+import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { errorResponses } from '../schemas/error-body.js'
 import { RecordingMetadataSchema } from '../schemas/recording.js'
 
@@ -12,20 +13,22 @@ export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) =>
   app.get('', {
     schema: {
       operationId: 'getConversationRecordingmetadata',
+      ...requireAny(REQUIRES.viewRecordings),
       summary: 'Get metadata of all recordings of a conversation',
       tags,
       params: ConversationParams,
-      response: { 200: Type.Array(RecordingMetadataSchema), ...errorResponses(400, 404, 500) },
+      response: { 200: Type.Array(RecordingMetadataSchema), ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request) => recordings.listMetadata(request.organizationId, request.params.conversationId))
 
   app.get('/:recordingId', {
     schema: {
       operationId: 'getConversationRecordingmetadataRecordingId',
+      ...requireAny(REQUIRES.viewRecordings),
       summary: 'Get metadata of a recording',
       tags,
       params: RecordingParams,
-      response: { 200: RecordingMetadataSchema, ...errorResponses(400, 404, 500) },
+      response: { 200: RecordingMetadataSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request) => recordings.getMetadata({ organizationId: request.organizationId, ...request.params }))
 }

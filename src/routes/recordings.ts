@@ -5,6 +5,8 @@ import {
   CreateRecordingSchema, GetRecordingQuery, ListRecordingsQuery, RecordingListSchema, RecordingSchema, UpdateRecordingQuery,
   UpdateRecordingSchema,
 } from '../schemas/recording.js'
+import { REQUIRES, requireAny } from '../auth/permissions.js'
+import { audit } from './audit.js'
 import { splitCommaJoined } from './query.js'
 
 /** `/api/v2/conversations/:conversationId/recordings`: the Genesys routes plus our ingest and delete. */
@@ -17,6 +19,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('', {
     schema: {
       operationId: 'postConversationRecording',
+      ...requireAny(REQUIRES.addRecording),
       summary: 'Ingest a recording (extension: Genesys has no create)',
       description:
         'Stores a recording with its transcript, annotations, users and media links in one transaction. Accepts the ' +
@@ -25,36 +28,38 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: ConversationParams,
       body: CreateRecordingSchema,
-      response: { 201: RecordingSchema, ...errorResponses(400, 413, 415, 500) },
+      response: { 201: RecordingSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 500) },
     },
   }, async (request, reply) => {
     const { conversationId } = request.params
     const recording = await recordings.create(request.organizationId, conversationId, request.body)
-    request.log.info({ recordingId: recording.id, conversationId }, 'recording ingested')
+    audit(request, 'recording.create', { conversationId, recordingId: recording.id })
     return reply.code(201).header('location', recording.selfUri).send(recording)
   })
 
   app.get('', {
     schema: {
       operationId: 'getConversationRecordings',
+      ...requireAny(REQUIRES.viewRecordings),
       summary: 'Get all recordings of a conversation',
       description: 'Bare array, oldest first. A conversation without recordings is unknown: 404.',
       tags,
       params: ConversationParams,
       querystring: ListRecordingsQuery,
-      response: { 200: RecordingListSchema, ...errorResponses(400, 404, 500) },
+      response: { 200: RecordingListSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request) => recordings.listByConversation(request.organizationId, request.params.conversationId, request.query))
 
   app.get('/:recordingId', {
     schema: {
       operationId: 'getConversationRecording',
+      ...requireAny(REQUIRES.viewRecordings),
       summary: 'Get a recording',
       description: '200 when the media is ready or not applicable; 202 with the metadata and no mediaUris while it is uploading.',
       tags,
       params: RecordingParams,
       querystring: GetRecordingQuery,
-      response: { 200: RecordingSchema, 202: RecordingSchema, ...errorResponses(400, 404, 500) },
+      response: { 200: RecordingSchema, 202: RecordingSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request, reply) => {
     const { recording, ready } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
@@ -64,6 +69,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put('/:recordingId', {
     schema: {
       operationId: 'putConversationRecording',
+      ...requireAny(REQUIRES.editRetention),
       summary: 'Update the retention of a recording',
       description:
         'Accepts a whole Recording, as read from GET. Only archiveDate and deleteDate are applied (absent or null ' +
@@ -72,7 +78,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: RecordingParams,
       querystring: UpdateRecordingQuery,
       body: UpdateRecordingSchema,
-      response: { 200: RecordingSchema, ...errorResponses(400, 404, 413, 415, 500) },
+      response: { 200: RecordingSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500) },
     },
   }, async (request) => {
     const recording = await recordings.updateRetention(
@@ -80,22 +86,23 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       request.body ?? {},
       { clearExport: request.query.clearExport },
     )
-    request.log.info({ recordingId: recording.id, archiveDate: recording.archiveDate, deleteDate: recording.deleteDate }, 'retention updated')
+    audit(request, 'recording.updateRetention', { ...request.params, archiveDate: recording.archiveDate, deleteDate: recording.deleteDate })
     return recording
   })
 
   app.delete('/:recordingId', {
     schema: {
       operationId: 'deleteConversationRecording',
+      ...requireAny(REQUIRES.deleteRecording),
       summary: 'Delete a recording (extension)',
       description: 'Removes the recording with its annotations, transcript, media links and users.',
       tags,
       params: RecordingParams,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 404, 500) },
+      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 429, 500) },
     },
   }, async (request, reply) => {
     await recordings.remove({ organizationId: request.organizationId, ...request.params })
-    request.log.info({ recordingId: request.params.recordingId }, 'recording deleted')
+    audit(request, 'recording.delete', request.params)
     return reply.code(204).send()
   })
 }

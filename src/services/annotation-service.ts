@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.js'
-import { InvalidRequestError, NotFoundError } from '../errors.js'
+import { ForbiddenError, InvalidRequestError, NotFoundError } from '../errors.js'
 import type { Annotation, AnnotationInput } from '../schemas/recording.js'
 import { recordingSelfUri, toAnnotation } from './recording-mapper.js'
 import { isUuid, recordingNotFound, recordingWhere, type RecordingKey } from './recording-key.js'
@@ -51,10 +51,15 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
      * Genesys treats annotation POST and PUT as upserts: a known id is updated, an unknown one created (with that
      * id when it is a UUID the client chose). System annotations (those with a `reason`) are read-only.
      */
-    async upsert(key: RecordingKey, annotationId: string | undefined, input: AnnotationInput): Promise<{ annotation: Annotation; created: boolean }> {
+    async upsert(
+      key: RecordingKey,
+      annotationId: string | undefined,
+      input: AnnotationInput,
+      may: { create: boolean; update: boolean },
+    ): Promise<{ annotation: Annotation; created: boolean }> {
       const id = await recordingId(key)
       if (annotationId !== undefined && !isUuid(annotationId)) {
-        throw new InvalidRequestError(`Annotation ids are UUIDs; ${annotationId} is not one`, 'id')
+        throw new InvalidRequestError(`Annotation ids are UUIDs; ${annotationId} is not one`, 'annotationId', 'params')
       }
       const data = clientFields(input)
       const { row, created } = await prisma.$transaction(async (tx) => {
@@ -64,7 +69,11 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
           throw annotationNotFound(key, annotationId as string)
         }
         if (existing?.reason) throw new InvalidRequestError(`Annotation ${annotationId} is a system annotation (${existing.reason}) and cannot be changed`)
-        if (existing) return { row: await tx.annotation.update({ where: { id: annotationId }, data }), created: false }
+        if (existing) {
+          if (!may.update) throw new ForbiddenError('Missing permission: changing an annotation needs recording:annotation:edit')
+          return { row: await tx.annotation.update({ where: { id: annotationId }, data }), created: false }
+        }
+        if (!may.create) throw new ForbiddenError('Missing permission: creating an annotation needs recording:annotation:add')
         return { row: await tx.annotation.create({ data: { ...data, id: annotationId, recordingId: id } }), created: true }
       })
       return { annotation: toAnnotation(row, uri(key)), created }

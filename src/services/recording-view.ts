@@ -22,7 +22,9 @@ export function applyView(recording: Recording, options: Partial<Pick<GetRecordi
     const kept = Object.entries(renditions).filter(([key, media]) => wanted.has(renditionFormat(key, media.mediaUri) as MediaFormat))
     renditions = kept.length > 0 ? Object.fromEntries(kept) : undefined
   }
-  const playable = options.formatId !== 'NONE' && recording.fileState !== 'UPLOADING'
+  // Genesys: mediaFormats, when given, takes precedence over formatId.
+  const wantsMedia = options.mediaFormats?.length ? true : options.formatId !== 'NONE'
+  const playable = wantsMedia && recording.fileState !== 'UPLOADING'
   return {
     ...rest,
     ...(playable && renditions ? { mediaUris: renditions } : {}),

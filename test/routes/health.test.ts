@@ -13,19 +13,19 @@ afterAll(async () => {
 
 describe('health', () => {
   it('is live', async () => {
-    const res = await ctx.app.inject({ method: 'GET', url: '/health/live' })
+    const res = await ctx.inject({ method: 'GET', url: '/health/live' })
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ status: 'ok' })
   })
 
   it('is ready when the database answers and every shipped migration is applied', async () => {
-    const res = await ctx.app.inject({ method: 'GET', url: '/health/ready' })
+    const res = await ctx.inject({ method: 'GET', url: '/health/ready' })
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ status: 'ok', database: 'up', pendingMigrations: [] })
   })
 
   it('is not ready while a shipped migration is missing from the database', async () => {
-    const app = await buildApp({ databaseUrl: ctx.databaseUrl, migrations: [...(await shippedMigrations()), '29990101000000_future'] })
+    const app = await buildApp({ config: ctx.config, databaseUrl: ctx.databaseUrl, migrations: [...(await shippedMigrations()), '29990101000000_future'] })
     try {
       const res = await app.inject({ method: 'GET', url: '/health/ready' })
       const body = expectErrorBody(res, 503)
@@ -38,7 +38,9 @@ describe('health', () => {
   })
 
   it('is not ready when the database cannot be reached, but stays live', async () => {
-    const app = await buildApp({ databaseUrl: 'postgresql://nobody@127.0.0.1:1/none', migrations: await shippedMigrations() })
+    // A configured signing key: building the app then needs no database.
+    const config = { ...ctx.config, TOKEN_SIGNING_KEY: 'k'.repeat(32) }
+    const app = await buildApp({ config, databaseUrl: 'postgresql://nobody@127.0.0.1:1/none', migrations: await shippedMigrations() })
     try {
       expect(expectErrorBody(await app.inject({ method: 'GET', url: '/health/ready' }), 503).message).toMatch(/database is not reachable/)
       expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200)

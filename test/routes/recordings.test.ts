@@ -16,12 +16,12 @@ afterAll(async () => {
 })
 
 const get = (conversationId: string, id: string) =>
-  ctx.app.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}` })
+  ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}` })
 
 describe('POST /api/v2/conversations/:conversationId/recordings (ingest)', () => {
   it('stores every field of an audio recording and answers 201 with Location', async () => {
     const conversationId = randomUUID()
-    const res = await ctx.app.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: audioRecording })
+    const res = await ctx.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: audioRecording })
     expect(res.statusCode, res.body).toBe(201)
     const created = res.json<Recording>()
     expect(created.id).toMatch(UUID)
@@ -63,7 +63,7 @@ describe('POST /api/v2/conversations/:conversationId/recordings (ingest)', () =>
     ['messaging', messagingRecording, 'messagingTranscript'],
   ] as const)('round-trips a %s transcript in order, rich content untouched', async (_kind, body, field) => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, body)
+    const created = await ingest(ctx, conversationId, body)
     const read = (await get(conversationId, created.id as string)).json<Recording>()
     expect(read).toEqual(created)
     expect(read[field]).toEqual(body[field as keyof typeof body])
@@ -75,7 +75,7 @@ describe('POST /api/v2/conversations/:conversationId/recordings (ingest)', () =>
 
   it('omits absent values instead of sending null, and marks media not yet attached as UPLOADING', async () => {
     const conversationId = randomUUID()
-    const res = await ctx.app.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: { media: 'screen' } })
+    const res = await ctx.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: { media: 'screen' } })
     expect(res.statusCode).toBe(201)
     expect(res.body).not.toContain('null')
     expect(Object.keys(res.json()).sort()).toEqual(
@@ -85,15 +85,15 @@ describe('POST /api/v2/conversations/:conversationId/recordings (ingest)', () =>
   })
 
   it('normalises instants to UTC with milliseconds', async () => {
-    const created = await ingest(ctx.app, randomUUID(), { startTime: '2024-05-01T14:00:03+02:00', deleteDate: '2030-01-01T00:00:00Z' })
+    const created = await ingest(ctx, randomUUID(), { startTime: '2024-05-01T14:00:03+02:00', deleteDate: '2030-01-01T00:00:00Z' })
     expect(created.startTime).toBe('2024-05-01T12:00:03.000Z')
     expect(created.deleteDate).toBe('2030-01-01T00:00:00.000Z')
   })
 
   it('accepts the conversationId in the body only when it matches the path', async () => {
     const conversationId = randomUUID()
-    expect((await ingest(ctx.app, conversationId, { conversationId, media: 'chat' })).conversationId).toBe(conversationId)
-    const res = await ctx.app.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: { conversationId: 'other' } })
+    expect((await ingest(ctx, conversationId, { conversationId, media: 'chat' })).conversationId).toBe(conversationId)
+    const res = await ctx.inject({ method: 'POST', url: recordingsUrl(conversationId), payload: { conversationId: 'other' } })
     expect(expectErrorBody(res, 400).message).toMatch(/conversationId/)
   })
 })
@@ -101,7 +101,7 @@ describe('POST /api/v2/conversations/:conversationId/recordings (ingest)', () =>
 describe('rejected requests', () => {
   const conversationId = randomUUID()
   const post = (payload: string | object, contentType = 'application/json') =>
-    ctx.app.inject({ method: 'POST', url: recordingsUrl(conversationId), payload, headers: { 'content-type': contentType } })
+    ctx.inject({ method: 'POST', url: recordingsUrl(conversationId), payload, headers: { 'content-type': contentType } })
 
   it.each([
     ['malformed JSON', '{"name": "x",', /JSON/],
@@ -169,10 +169,10 @@ describe('rejected requests', () => {
 describe('GET', () => {
   it('lists the recordings of one conversation only, oldest first', async () => {
     const conversationId = randomUUID()
-    const first = await ingest(ctx.app, conversationId, chatRecording)
-    const second = await ingest(ctx.app, conversationId, audioRecording)
-    await ingest(ctx.app, randomUUID(), audioRecording)
-    const res = await ctx.app.inject({ method: 'GET', url: recordingsUrl(conversationId) })
+    const first = await ingest(ctx, conversationId, chatRecording)
+    const second = await ingest(ctx, conversationId, audioRecording)
+    await ingest(ctx, randomUUID(), audioRecording)
+    const res = await ctx.inject({ method: 'GET', url: recordingsUrl(conversationId) })
     expect(res.statusCode).toBe(200)
     const list = res.json<Recording[]>()
     expect(list.map((r) => r.id)).toEqual([first.id, second.id])
@@ -180,13 +180,13 @@ describe('GET', () => {
   })
 
   it('answers 404 for a conversation without recordings', async () => {
-    const body = expectErrorBody(await ctx.app.inject({ method: 'GET', url: recordingsUrl(randomUUID()) }), 404)
+    const body = expectErrorBody(await ctx.inject({ method: 'GET', url: recordingsUrl(randomUUID()) }), 404)
     expect(body.code).toBe('not.found')
   })
 
   it('answers 404 for an unknown id, an id that is not a UUID, and a recording of another conversation', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     for (const [conversation, id] of [
       [conversationId, randomUUID()],
       [conversationId, 'not-a-uuid'],
@@ -198,18 +198,32 @@ describe('GET', () => {
     expect((await get(conversationId, created.id as string)).statusCode).toBe(200)
   })
 
+  it('answers with an ErrorBody when the router refuses the URL (over-long id, bad percent-encoding)', async () => {
+    expect(expectErrorBody(await ctx.inject({ method: 'GET', url: recordingsUrl('c'.repeat(128)) }), 404).code).toBe('not.found')
+    expect(expectErrorBody(await ctx.inject({ method: 'GET', url: recordingsUrl('c'.repeat(129)) }), 400).message).toMatch(/conversationId/)
+    expectErrorBody(await ctx.inject({ method: 'GET', url: recordingsUrl('c'.repeat(300)) }), 414)
+    expectErrorBody(await ctx.inject({ method: 'GET', url: '/api/v2/conversations/%E0%A4%A/recordings' }), 400)
+  })
+
+  it('lets mediaFormats take precedence over formatId=NONE, as on Genesys', async () => {
+    const conversationId = randomUUID()
+    const created = await ingest(ctx, conversationId, audioRecording)
+    const res = await get(conversationId, `${created.id}?formatId=NONE&mediaFormats=WEBM`)
+    expect(Object.keys(res.json<Recording>().mediaUris ?? {}).sort()).toEqual(['L', 'S']) // both .webm
+  })
+
   it('answers 404 with an ErrorBody for unknown routes', async () => {
-    expectErrorBody(await ctx.app.inject({ method: 'GET', url: '/api/v2/nothing-here' }), 404)
+    expectErrorBody(await ctx.inject({ method: 'GET', url: '/api/v2/nothing-here' }), 404)
   })
 })
 
 describe('PUT (Genesys retention semantics)', () => {
   const put = (conversationId: string, id: string, payload: object | string, query = '') =>
-    ctx.app.inject({ method: 'PUT', url: `${recordingsUrl(conversationId)}/${id}${query}`, payload, headers: { 'content-type': 'application/json' } })
+    ctx.inject({ method: 'PUT', url: `${recordingsUrl(conversationId)}/${id}${query}`, payload, headers: { 'content-type': 'application/json' } })
 
   it('takes a whole Recording back and applies only archiveDate and deleteDate', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     const edited = {
       ...created,
       name: 'renamed',
@@ -234,7 +248,7 @@ describe('PUT (Genesys retention semantics)', () => {
 
   it('clears a retention date that is null or absent, and the export date with clearExport=true', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     await ctx.sql.query(`UPDATE recordings SET export_date = '2030-06-01Z' WHERE id = $1`, [created.id])
     const kept = await put(conversationId, created.id as string, { archiveDate: null, deleteDate: audioRecording.deleteDate })
     expect(kept.json()).toMatchObject({ deleteDate: audioRecording.deleteDate, exportDate: '2030-06-01T00:00:00.000Z' })
@@ -246,7 +260,7 @@ describe('PUT (Genesys retention semantics)', () => {
 
   it('accepts an unchanged past date that a client echoes back, refuses a new one', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, { ...audioRecording, archiveDate: '2020-01-01T00:00:00.000Z' })
+    const created = await ingest(ctx, conversationId, { ...audioRecording, archiveDate: '2020-01-01T00:00:00.000Z' })
     expect((await put(conversationId, created.id as string, created)).statusCode).toBe(200)
     const body = expectErrorBody(await put(conversationId, created.id as string, { ...created, archiveDate: '2021-01-01T00:00:00.000Z' }), 400)
     expect(body.message).toMatch(/archiveDate must not be in the past/)
@@ -254,7 +268,7 @@ describe('PUT (Genesys retention semantics)', () => {
 
   it('restores archived media when its archive date moves', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     await ctx.sql.query(`UPDATE recordings SET file_state = 'ARCHIVED' WHERE id = $1`, [created.id])
     const res = await put(conversationId, created.id as string, { ...created, archiveDate: '2030-12-24T00:00:00.000Z' })
     expect(res.json()).toMatchObject({ fileState: 'RESTORED', restoreExpirationTime: '2030-12-24T00:00:00.000Z' })
@@ -262,7 +276,7 @@ describe('PUT (Genesys retention semantics)', () => {
 
   it('refuses bad dates without changing anything', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     expectErrorBody(await put(conversationId, created.id as string, { archiveDate: 'soon' }), 400)
     expectErrorBody(await put(conversationId, created.id as string, { archiveDate: '2031-01-01T00:00:00Z', deleteDate: '2030-01-01T00:00:00Z' }), 400)
     expectErrorBody(await put(conversationId, created.id as string, '{"archiveDate":'), 400)
@@ -271,7 +285,7 @@ describe('PUT (Genesys retention semantics)', () => {
 
   it('answers 404 for unknown ids and foreign conversations', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     expectErrorBody(await put(randomUUID(), created.id as string, created), 404)
     expectErrorBody(await put(conversationId, randomUUID(), created), 404)
   })
@@ -280,11 +294,11 @@ describe('PUT (Genesys retention semantics)', () => {
 describe('DELETE', () => {
   it('removes the recording with all its children, answering 204 with an empty body', async () => {
     const conversationId = randomUUID()
-    const keep = await ingest(ctx.app, conversationId, chatRecording)
+    const keep = await ingest(ctx, conversationId, chatRecording)
     const before = await rowCounts(ctx.sql)
-    const doomed = await ingest(ctx.app, conversationId, { ...audioRecording, transcript: chatRecording.transcript, messagingTranscript: messagingRecording.messagingTranscript, emailTranscript: emailRecording.emailTranscript })
+    const doomed = await ingest(ctx, conversationId, { ...audioRecording, transcript: chatRecording.transcript, messagingTranscript: messagingRecording.messagingTranscript, emailTranscript: emailRecording.emailTranscript })
     // The SDK sends Content-Type: application/json with an empty body on DELETE.
-    const res = await ctx.app.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${doomed.id}`, headers: { 'content-type': 'application/json' } })
+    const res = await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${doomed.id}`, headers: { 'content-type': 'application/json' } })
     expect(res.statusCode).toBe(204)
     expect(res.body).toBe('')
     expect(await rowCounts(ctx.sql)).toEqual(before)
@@ -294,10 +308,10 @@ describe('DELETE', () => {
 
   it('answers 404 for unknown ids and foreign conversations, deleting nothing', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx.app, conversationId, audioRecording)
+    const created = await ingest(ctx, conversationId, audioRecording)
     const before = await rowCounts(ctx.sql)
-    expectErrorBody(await ctx.app.inject({ method: 'DELETE', url: `${recordingsUrl(randomUUID())}/${created.id}` }), 404)
-    expectErrorBody(await ctx.app.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${randomUUID()}` }), 404)
+    expectErrorBody(await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(randomUUID())}/${created.id}` }), 404)
+    expectErrorBody(await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${randomUUID()}` }), 404)
     expect(await rowCounts(ctx.sql)).toEqual(before)
   })
 })

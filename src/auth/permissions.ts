@@ -1,0 +1,49 @@
+/**
+ * Permissions use the Genesys names where Genesys defines the operation (spec §4) and the same scheme for this
+ * store's own operations (ingest and delete of recordings).
+ */
+export const PERMISSIONS = {
+  'recording:recording:view': 'Read recordings and their metadata',
+  'recording:recordingSegment:view': 'Read recordings (segment access)',
+  'recording:snippetRecording:view': 'Read snippet recordings',
+  'recording:screenRecording:view': 'Read screen recordings',
+  'recording:recording:editRetention': 'Change archive and delete dates of recordings',
+  'recording:screenRecording:editRetention': 'Change archive and delete dates of screen recordings',
+  'recording:snippetRecording:editRetention': 'Change archive and delete dates of snippet recordings',
+  'recording:recording:add': 'Ingest recordings (this store)',
+  'recording:recording:delete': 'Delete recordings (this store)',
+  'recording:annotation:view': 'Read annotations',
+  'recording:annotation:add': 'Create annotations',
+  'recording:annotation:edit': 'Change annotations',
+  'recording:annotation:delete': 'Delete annotations',
+} as const
+export type Permission = keyof typeof PERMISSIONS
+export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
+
+export const isPermission = (value: string): value is Permission => value in PERMISSIONS
+
+/** The OAuth security scheme's name, as in the Genesys API definition the SDK is generated from. */
+export const SECURITY_SCHEME = 'PureCloud OAuth'
+
+const VIEW_RECORDINGS: Permission[] = [
+  'recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view',
+]
+
+/** Any one of the listed permissions grants access (Genesys "ANY"). */
+export const REQUIRES = {
+  viewRecordings: VIEW_RECORDINGS,
+  editRetention: ['recording:recording:editRetention', 'recording:screenRecording:editRetention', 'recording:snippetRecording:editRetention'],
+  addRecording: ['recording:recording:add'],
+  deleteRecording: ['recording:recording:delete'],
+  viewAnnotations: ['recording:annotation:view', ...VIEW_RECORDINGS],
+  saveAnnotation: ['recording:annotation:add', 'recording:annotation:edit'],
+  deleteAnnotation: ['recording:annotation:delete'],
+} satisfies Record<string, Permission[]>
+
+/**
+ * Route-schema `security` for "any one of these permissions": one requirement object per permission, which OpenAPI
+ * reads as alternatives. The auth plugin checks the same list, so the document and the rule cannot drift apart.
+ */
+export const requireAny = (permissions: readonly Permission[]) => ({
+  security: permissions.map((permission) => ({ [SECURITY_SCHEME]: [permission] })),
+})

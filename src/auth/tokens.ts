@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto'
+import { SignJWT, errors, jwtVerify } from 'jose'
+import { isPermission, type Permission } from './permissions.js'
+import type { ClientIdentity } from '../services/client-service.js'
+
+/** RFC 9068 access-token type; a token of another `typ` (an ID token, say) is refused. */
+const TYP = 'at+jwt'
+const ALGORITHM = 'HS256'
+export const TOKEN_AUDIENCE = 'recording-store-api'
+
+export interface TokenSettings {
+  /** At least 32 bytes of secret material. */
+  signingKey: Uint8Array
+  issuer: string
+  ttlSeconds: number
+}
+
+export class InvalidTokenError extends Error {}
+
+/** Signs and checks access tokens. Checking needs no database: everything a request needs is in the token. */
+export function createTokenIssuer({ signingKey, issuer, ttlSeconds }: TokenSettings) {
+  return {
+    ttlSeconds,
+
+    async issue(client: ClientIdentity): Promise<string> {
+      return new SignJWT({ org: client.organizationId, client_id: client.clientId, name: client.name, permissions: client.permissions })
+        .setProtectedHeader({ alg: ALGORITHM, typ: TYP })
+        .setIssuer(issuer)
+        .setAudience(TOKEN_AUDIENCE)
+        .setSubject(client.clientId)
+        .setJti(randomBytes(12).toString('base64url'))
+        .setIssuedAt()
+        .setExpirationTime(`${ttlSeconds}s`)
+        .sign(signingKey)
+    },
+
+    async verify(token: string): Promise<ClientIdentity> {
+      try {
+        const { payload } = await jwtVerify(token, signingKey, {
+          algorithms: [ALGORITHM],
+          issuer,
+          audience: TOKEN_AUDIENCE,
+          typ: TYP,
+          requiredClaims: ['exp', 'iat', 'sub', 'org'],
+        })
+        const { org, permissions, name } = payload
+        if (typeof org !== 'string' || !Array.isArray(permissions)) throw new InvalidTokenError('the token lacks its organization or permissions')
+        return {
+          clientId: payload.sub as string,
+          name: typeof name === 'string' ? name : '',
+          organizationId: org,
+          permissions: permissions.filter((p): p is Permission => typeof p === 'string' && isPermission(p)),
+        }
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw error
+        if (error instanceof errors.JWTExpired) throw new InvalidTokenError('the access token has expired')
+        if (error instanceof errors.JWTClaimValidationFailed) throw new InvalidTokenError(`the access token's ${error.claim} claim is not accepted`)
+        if (error instanceof errors.JWSSignatureVerificationFailed) throw new InvalidTokenError('the access token signature does not verify')
+        throw new InvalidTokenError('the access token is malformed or not issued by this service')
+      }
+    },
+  }
+}
+
+export type TokenIssuer = ReturnType<typeof createTokenIssuer>
