@@ -1,19 +1,30 @@
 // Uses the official Genesys Cloud SDK (npm purecloud-platform-client-v2) against a running recording-store.
-//   npm start                        # in one terminal
-//   node examples/genesys-sdk.mjs    # in another (RECORDING_STORE_URL defaults to http://127.0.0.1:3000)
+//   npm start                                                            # in one terminal
+//   GC_CLIENT_ID=… GC_CLIENT_SECRET=… node examples/genesys-sdk.mjs     # in another
+// RECORDING_STORE_URL defaults to http://127.0.0.1:3000; the client needs every permission (e.g. `--permissions all`).
 import platformClient from 'purecloud-platform-client-v2'
+
+const { GC_CLIENT_ID, GC_CLIENT_SECRET } = process.env
+if (!GC_CLIENT_ID || !GC_CLIENT_SECRET) {
+  console.error('Set GC_CLIENT_ID and GC_CLIENT_SECRET to the credentials of a client (see "Managing clients" in the README).')
+  process.exit(2)
+}
 
 const base = new URL(process.env.RECORDING_STORE_URL ?? 'http://127.0.0.1:3000')
 const client = platformClient.ApiClient.instance
 // setEnvironment() only builds https://api.<env> URLs; a local server is reached through the gateway setting.
 client.setGateway({ host: base.hostname, protocol: base.protocol.replace(':', ''), port: Number(base.port) })
 
+// POST /oauth/token with HTTP Basic, as against Genesys Cloud.
+const { accessToken, tokenExpiryTimeString } = await client.loginClientCredentialsGrant(GC_CLIENT_ID, GC_CLIENT_SECRET)
+console.log('logged in; token expires', tokenExpiryTimeString)
+
 const conversationId = process.argv[2] ?? crypto.randomUUID()
 
 // The Genesys API has no call that creates a recording: producers use the store's ingest route.
 const ingest = await fetch(new URL(`/api/v2/conversations/${conversationId}/recordings`, base), {
   method: 'POST',
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
   body: JSON.stringify({
     name: 'support chat',
     media: 'chat',
