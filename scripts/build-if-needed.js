@@ -18,10 +18,11 @@ const newestSource = readdirSync(path.join(root, 'src'), { withFileTypes: true, 
 const sources = Math.max(newestSource, mtime(path.join(root, 'prisma', 'schema.prisma')))
 // tsc leaves unchanged output files alone, so the time of the last build is kept in a stamp of its own.
 const stamp = path.join(root, 'dist', '.build-stamp')
-const built = Math.min(mtime(stamp), mtime(path.join(root, 'dist', 'server.js')))
+const built = mtime(path.join(root, 'dist', 'server.js')) > 0 ? mtime(stamp) : 0
 
 if (sources > built) {
-  console.log('building (sources changed since the last build)...')
-  execSync('npm run build', { cwd: root, stdio: 'inherit' })
+  // On stderr: stdout belongs to the command that follows (JSON logs, the clients command's JSON).
+  console.error('building (sources changed since the last build)...')
+  execSync('npm run build', { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] })
   writeFileSync(stamp, `${new Date().toISOString()}\n`)
 }

@@ -91,6 +91,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   if (config.CORS_ORIGINS) {
     await app.register(cors, {
       origin: config.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
       allowedHeaders: ['Authorization', 'Content-Type', 'inin-correlation-id'],
       exposedHeaders: ['inin-correlation-id', 'Location', 'Retry-After'],
     })
@@ -101,7 +102,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     // After authentication, so the limit is per client; public routes (health, docs) are not limited.
     hook: 'preHandler',
     keyGenerator: (request) => request.client?.clientId ?? request.ip,
-    allowList: (request) => request.client === null && !request.url.startsWith('/oauth/'),
+    // `!client`: plugins registered before the auth plugin (Swagger UI) see no `client` decoration at all.
+    allowList: (request) => !request.client && !request.url.startsWith('/oauth/'),
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`Rate limit exceeded: at most ${context.max} requests per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
   })

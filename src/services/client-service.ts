@@ -43,17 +43,16 @@ export function createClientService({ prisma }: { prisma: PrismaClient }) {
     /** Creates a client (and its organization when new); the secret is returned only here. */
     async create(input: { organization: string; name: string; permissions: Permission[]; clientId?: string; clientSecret?: string }): Promise<CreatedClient> {
       const clientSecret = input.clientSecret ?? newSecret()
-      const organization = await prisma.organization.upsert({ where: { name: input.organization }, create: { name: input.organization }, update: {} })
-      const client = await prisma.apiClient.create({
-        data: {
-          clientId: input.clientId ?? randomUUID(),
-          name: input.name,
-          organizationId: organization.id,
-          secretHash: await hashSecret(clientSecret),
-          permissions: input.permissions,
-        },
+      const secretHash = await hashSecret(clientSecret)
+      // One transaction: a failed client insert leaves no new organization behind.
+      const client = await prisma.$transaction(async (tx) => {
+        const organization = await tx.organization.upsert({ where: { name: input.organization }, create: { name: input.organization }, update: {} })
+        return tx.apiClient.create({
+          data: { clientId: input.clientId ?? randomUUID(), name: input.name, organizationId: organization.id, secretHash, permissions: input.permissions },
+          include: { organization: true },
+        })
       })
-      return { clientId: client.clientId, clientSecret, organization: organization.name }
+      return { clientId: client.clientId, clientSecret, organization: client.organization.name }
     },
 
     async list(): Promise<ClientSummary[]> {

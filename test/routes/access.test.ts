@@ -1,0 +1,455 @@
+import { randomUUID } from 'node:crypto'
+import type { LightMyRequestResponse } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ALL_PERMISSIONS, REQUIRES, SECURITY_SCHEME, type Permission } from '../../src/auth/permissions.js'
+import type { Annotation, Recording } from '../../src/schemas/recording.js'
+import { audioRecording, chatRecording } from '../fixtures.js'
+import { createOrganization, createTestContext, expectErrorBody, recordingsUrl, rowCounts, type TestContext } from '../helpers.js'
+
+/**
+ * Who may do what: every /api/v2 operation against the permissions its OpenAPI `security` lists (one alternative
+ * suffices), and every route against a second organization. Both matrices are driven by OPERATIONS below: a new
+ * route needs one entry there (the coverage test fails until it has one).
+ */
+
+let ctx: TestContext
+beforeAll(async () => {
+  ctx = await createTestContext()
+})
+afterAll(async () => {
+  await ctx.close()
+})
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
+
+/** What a request addresses. */
+interface Target {
+  conversationId: string
+  recordingId: string
+  annotationId: string
+}
+
+interface Call {
+  method: Method
+  url: string
+  payload?: object
+}
+
+interface Operation {
+  /** A name for this row (an operation may have several, e.g. an upsert that creates or updates). */
+  name: string
+  /** Its operationId in the OpenAPI document, whose `security` is the permission rule under test. */
+  operationId: string
+  /**
+   * What the request addresses: a new recording of a conversation (ingest), a conversation's recordings, one
+   * recording (or something new under it), or one existing annotation of a recording.
+   */
+  scope: 'ingest' | 'conversation' | 'recording' | 'annotation'
+  call(target: Target): Call
+  /** Status on success. */
+  ok: number
+  /** Whether success changes stored data (then the snapshot must change, which proves the snapshot sees it). */
+  mutates: boolean
+  /** For annotation upserts: of the operation's alternatives, only this one lets this variant through (Genesys rule). */
+  onlyWith?: Permission
+}
+
+const RETENTION = { archiveDate: '2035-01-01T00:00:00.000Z', deleteDate: '2036-01-01T00:00:00.000Z' }
+const recordingUrl = (t: Target) => `${recordingsUrl(t.conversationId)}/${t.recordingId}`
+const annotationsUrl = (t: Target) => `${recordingUrl(t)}/annotations`
+const metadataUrl = (t: Target) => `/api/v2/conversations/${t.conversationId}/recordingmetadata`
+
+const OPERATIONS: Operation[] = [
+  {
+    name: 'ingest a recording', operationId: 'postConversationRecording', scope: 'ingest', ok: 201, mutates: true,
+    call: (t) => ({ method: 'POST', url: recordingsUrl(t.conversationId), payload: { ...chatRecording, name: 'posted' } }),
+  },
+  {
+    name: 'list recordings', operationId: 'getConversationRecordings', scope: 'conversation', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: recordingsUrl(t.conversationId) }),
+  },
+  {
+    name: 'list recording metadata', operationId: 'getConversationRecordingmetadata', scope: 'conversation', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: metadataUrl(t) }),
+  },
+  {
+    name: 'get a recording', operationId: 'getConversationRecording', scope: 'recording', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: recordingUrl(t) }),
+  },
+  {
+    name: 'get recording metadata', operationId: 'getConversationRecordingmetadataRecordingId', scope: 'recording', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: `${metadataUrl(t)}/${t.recordingId}` }),
+  },
+  {
+    name: 'update retention', operationId: 'putConversationRecording', scope: 'recording', ok: 200, mutates: true,
+    call: (t) => ({ method: 'PUT', url: recordingUrl(t), payload: RETENTION }),
+  },
+  {
+    name: 'delete a recording', operationId: 'deleteConversationRecording', scope: 'recording', ok: 204, mutates: true,
+    call: (t) => ({ method: 'DELETE', url: recordingUrl(t) }),
+  },
+  {
+    name: 'list annotations', operationId: 'getConversationRecordingAnnotations', scope: 'recording', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: annotationsUrl(t) }),
+  },
+  {
+    name: 'create an annotation (POST)', operationId: 'postConversationRecordingAnnotations', scope: 'recording', ok: 200, mutates: true,
+    onlyWith: 'recording:annotation:add',
+    call: (t) => ({ method: 'POST', url: annotationsUrl(t), payload: { name: 'posted', type: 'bookmark', location: 7 } }),
+  },
+  {
+    name: 'update an annotation (POST with its id)', operationId: 'postConversationRecordingAnnotations', scope: 'annotation', ok: 200, mutates: true,
+    onlyWith: 'recording:annotation:edit',
+    call: (t) => ({ method: 'POST', url: annotationsUrl(t), payload: { id: t.annotationId, name: 'renamed by POST', type: 'bookmark', location: 8 } }),
+  },
+  {
+    name: 'get an annotation', operationId: 'getConversationRecordingAnnotation', scope: 'annotation', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: `${annotationsUrl(t)}/${t.annotationId}` }),
+  },
+  {
+    name: 'update an annotation (PUT)', operationId: 'putConversationRecordingAnnotation', scope: 'annotation', ok: 200, mutates: true,
+    onlyWith: 'recording:annotation:edit',
+    call: (t) => ({ method: 'PUT', url: `${annotationsUrl(t)}/${t.annotationId}`, payload: { name: 'renamed by PUT', type: 'bookmark', location: 9 } }),
+  },
+  {
+    name: 'create an annotation (PUT with a new id)', operationId: 'putConversationRecordingAnnotation', scope: 'recording', ok: 200, mutates: true,
+    onlyWith: 'recording:annotation:add',
+    call: (t) => ({ method: 'PUT', url: `${annotationsUrl(t)}/${randomUUID()}`, payload: { name: 'put-created', type: 'bookmark', location: 10 } }),
+  },
+  {
+    name: 'delete an annotation', operationId: 'deleteConversationRecordingAnnotation', scope: 'annotation', ok: 204, mutates: true,
+    call: (t) => ({ method: 'DELETE', url: `${annotationsUrl(t)}/${t.annotationId}` }),
+  },
+]
+
+const send = (token: string, { method, url, payload }: Call) =>
+  ctx.app.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+    ...(payload ? { payload } : {}),
+  })
+
+const idOf = (value: { id?: string } | undefined, what: string): string => {
+  if (!value?.id) throw new Error(`missing ${what}`)
+  return value.id
+}
+
+/** Ingests a recording with one client annotation (plus the fixture's system one) as `token`'s organization. */
+async function arrange(token: string, conversationId = randomUUID(), name = 'recording'): Promise<Target & { recording: Recording }> {
+  const res = await send(token, {
+    method: 'POST',
+    url: recordingsUrl(conversationId),
+    payload: { ...audioRecording, name, annotations: audioRecording.annotations.map((a) => ({ ...a, name: `${name} ${a.name}` })) },
+  })
+  expect(res.statusCode, res.body).toBe(201)
+  const recording = res.json<Recording>()
+  const annotation = recording.annotations?.find((a) => a.reason === undefined)
+  return { conversationId, recordingId: idOf(recording, 'recording'), annotationId: idOf(annotation, 'client annotation'), recording }
+}
+
+/** A read's comparable outcome: status and body, or status and code for errors (their contextId differs). */
+async function read(token: string, call: Call) {
+  const res = await send(token, call)
+  return res.statusCode < 300 ? [res.statusCode, res.json()] : [res.statusCode, res.json<{ code: string }>().code]
+}
+
+/** What a request could change: row counts, and the conversation's recordings (with annotations) as read back. */
+async function snapshot(token: string, target: Target) {
+  return {
+    counts: await rowCounts(ctx.sql),
+    list: await read(token, { method: 'GET', url: recordingsUrl(target.conversationId) }),
+    one: await read(token, { method: 'GET', url: recordingUrl(target) }),
+  }
+}
+
+interface OpenApiOperation {
+  operationId?: string
+  security?: Record<string, string[]>[]
+}
+
+/** Each /api/v2 operation's permission alternatives as the OpenAPI document states them (one list of scopes each). */
+let alternativesOf: Map<string, Permission[][]>
+beforeAll(async () => {
+  const res = await ctx.app.inject({ method: 'GET', url: '/openapi.json' })
+  expect(res.statusCode).toBe(200)
+  const { paths } = res.json<{ paths: Record<string, Record<string, OpenApiOperation>> }>()
+  alternativesOf = new Map(
+    Object.entries(paths)
+      .filter(([path]) => path.startsWith('/api/v2/'))
+      .flatMap(([, operations]) => Object.values(operations))
+      .map((operation) => [operation.operationId ?? '?', (operation.security ?? []).map((requirement) => (requirement[SECURITY_SCHEME] ?? []) as Permission[])]),
+  )
+})
+
+const alternatives = (operation: Operation): Permission[][] => {
+  const found = alternativesOf.get(operation.operationId)
+  if (!found) throw new Error(`${operation.operationId} is not in the OpenAPI document`)
+  return found
+}
+
+describe('the operation table', () => {
+  it('covers every /api/v2 operation of the OpenAPI document, and nothing else', () => {
+    expect([...new Set(OPERATIONS.map((o) => o.operationId))].sort()).toEqual([...alternativesOf.keys()].sort())
+  })
+
+  it('gives every operation a non-empty rule whose permissions are one REQUIRES entry', () => {
+    const rules = Object.values(REQUIRES).map((list) => [...list].sort())
+    for (const [operationId, alts] of alternativesOf) {
+      expect(alts.length, operationId).toBeGreaterThan(0)
+      for (const scopes of alts) expect(scopes.length, operationId).toBeGreaterThan(0)
+      expect(rules, operationId).toContainEqual(alts.flat().sort())
+    }
+  })
+})
+
+describe('permission matrix', () => {
+  it.each(OPERATIONS.map((o) => [o.name, o] as const))(
+    '%s: 403 missing.permissions naming what it needs, for a token without any of it, and nothing changes',
+    async (_name, operation) => {
+      const needed = [...new Set(alternatives(operation).flat())]
+      const target = await arrange(await ctx.token())
+      const all = await ctx.token()
+      for (const held of [ALL_PERMISSIONS.filter((p) => !needed.includes(p)), []]) {
+        const before = await snapshot(all, target)
+        const token = await ctx.token(held)
+        const res = await send(token, operation.call(target))
+        const body = expectErrorBody(res, 403)
+        expect(body.code).toBe('missing.permissions')
+        for (const permission of needed) expect(body.message).toContain(permission)
+        expect(await snapshot(all, target)).toEqual(before)
+        // The same answer for an id that does not exist: a 403 tells nothing about what is stored.
+        const unknown = await send(token, operation.call({ ...target, recordingId: randomUUID(), annotationId: randomUUID() }))
+        expect(unknown.statusCode).toBe(403)
+        expect(unknown.json()).toMatchObject({ code: body.code, message: body.message })
+      }
+    },
+  )
+
+  it.each(OPERATIONS.map((o) => [o.name, o] as const))(
+    '%s: succeeds with exactly one of its alternatives, each of them',
+    async (_name, operation) => {
+      const all = await ctx.token()
+      for (const scopes of alternatives(operation)) {
+        const target = await arrange(all)
+        const before = await snapshot(all, target)
+        const res = await send(await ctx.token(scopes), operation.call(target))
+        if (operation.onlyWith && !scopes.includes(operation.onlyWith)) {
+          // Passes the route's rule, but this variant of the upsert needs the other permission (Genesys).
+          const body = expectErrorBody(res, 403)
+          expect(body.code, scopes.join()).toBe('missing.permissions')
+          expect(body.message, scopes.join()).toContain(operation.onlyWith)
+          expect(await snapshot(all, target), scopes.join()).toEqual(before)
+          continue
+        }
+        expect(res.statusCode, `${scopes.join()}: ${res.body}`).toBe(operation.ok)
+        if (operation.mutates) expect(await snapshot(all, target), scopes.join()).not.toEqual(before)
+        else expect(await snapshot(all, target), scopes.join()).toEqual(before)
+      }
+    },
+  )
+
+  describe('annotation upserts: add creates, edit changes', () => {
+    const ADD: Permission[] = ['recording:annotation:add']
+    const EDIT: Permission[] = ['recording:annotation:edit']
+
+    const annotationRow = async (id: string) =>
+      (await ctx.sql.query<Record<string, unknown>>('SELECT name, location, recording_id FROM annotations WHERE id = $1', [id])).rows[0]
+
+    it('a token with only edit cannot create, by POST or by PUT of a new id', async () => {
+      const all = await ctx.token()
+      const target = await arrange(all)
+      const before = await snapshot(all, target)
+      const fresh = randomUUID()
+      for (const call of [
+        { method: 'POST', url: annotationsUrl(target), payload: { name: 'new' } },
+        { method: 'POST', url: annotationsUrl(target), payload: { id: fresh, name: 'new' } },
+        { method: 'PUT', url: `${annotationsUrl(target)}/${fresh}`, payload: { name: 'new' } },
+      ] satisfies Call[]) {
+        const body = expectErrorBody(await send(await ctx.token(EDIT), call), 403)
+        expect(body.code).toBe('missing.permissions')
+        expect(body.message).toMatch(/creating an annotation needs recording:annotation:add/)
+      }
+      expect(await snapshot(all, target)).toEqual(before)
+      expect(await annotationRow(fresh)).toBeUndefined()
+      // The control: with add, the same PUT creates.
+      expect((await send(await ctx.token(ADD), { method: 'PUT', url: `${annotationsUrl(target)}/${fresh}`, payload: { name: 'new' } })).statusCode).toBe(200)
+      expect(await annotationRow(fresh)).toMatchObject({ name: 'new', recording_id: target.recordingId })
+    })
+
+    it('a token with only add cannot change an existing annotation, by POST with its id or by PUT', async () => {
+      const all = await ctx.token()
+      const target = await arrange(all)
+      const stored = await annotationRow(target.annotationId)
+      const before = await snapshot(all, target)
+      for (const call of [
+        { method: 'POST', url: annotationsUrl(target), payload: { id: target.annotationId, name: 'changed' } },
+        { method: 'PUT', url: `${annotationsUrl(target)}/${target.annotationId}`, payload: { name: 'changed' } },
+      ] satisfies Call[]) {
+        const body = expectErrorBody(await send(await ctx.token(ADD), call), 403)
+        expect(body.code).toBe('missing.permissions')
+        expect(body.message).toMatch(/changing an annotation needs recording:annotation:edit/)
+      }
+      expect(await snapshot(all, target)).toEqual(before)
+      expect(await annotationRow(target.annotationId)).toEqual(stored)
+      // The control: with edit, the same PUT changes it.
+      const res = await send(await ctx.token(EDIT), { method: 'PUT', url: `${annotationsUrl(target)}/${target.annotationId}`, payload: { name: 'changed' } })
+      expect(res.statusCode).toBe(200)
+      expect(await annotationRow(target.annotationId)).toMatchObject({ name: 'changed' })
+    })
+  })
+})
+
+describe('two organizations', () => {
+  const SECRET = 'org-a-only'
+  let orgB: string
+  let tokenA: string
+  let tokenB: string
+  /** Conversation ids: one where both organizations have recordings, one where only A has. */
+  const shared = randomUUID()
+  const onlyA = randomUUID()
+  let a: Target & { recording: Recording }
+  let b: Target & { recording: Recording }
+  const aRecordingIds: string[] = []
+
+  beforeAll(async () => {
+    orgB = await createOrganization(ctx, 'org-b')
+    tokenA = await ctx.token()
+    tokenB = await ctx.token(ALL_PERMISSIONS, orgB)
+    a = await arrange(tokenA, shared, `${SECRET} first`)
+    const second = await arrange(tokenA, shared, `${SECRET} second`)
+    const elsewhere = await arrange(tokenA, onlyA, `${SECRET} elsewhere`)
+    aRecordingIds.push(a.recordingId, second.recordingId)
+    b = await arrange(tokenB, shared, 'org b recording')
+    expect(new Set([a.recordingId, second.recordingId, elsewhere.recordingId, b.recordingId]).size).toBe(4)
+  })
+
+  /** Everything A has, as A reads it, and the row counts: B's requests must leave all of it as it was. */
+  async function stateOfA() {
+    return {
+      counts: await rowCounts(ctx.sql),
+      shared: await read(tokenA, { method: 'GET', url: recordingsUrl(shared) }),
+      onlyA: await read(tokenA, { method: 'GET', url: recordingsUrl(onlyA) }),
+      annotations: await read(tokenA, { method: 'GET', url: annotationsUrl(a) }),
+      metadata: await read(tokenA, { method: 'GET', url: metadataUrl(a) }),
+    }
+  }
+
+  /** A 404's comparable shape: the ids it names replaced by what they stand for. */
+  function notFoundShape(res: LightMyRequestResponse, target: Target) {
+    const body = expectErrorBody(res, 404)
+    const general = (text: string | undefined) =>
+      text
+        ?.split(target.conversationId).join('<conversation>')
+        .split(target.recordingId).join('<recording>')
+        .split(target.annotationId).join('<annotation>')
+    return { status: body.status, code: body.code, message: general(body.message), entityName: body.entityName, entityId: general(body.entityId) }
+  }
+
+  const unknownIds = (target: Target): Target => ({ ...target, recordingId: randomUUID(), annotationId: randomUUID() })
+
+  const getAnnotation = (t: Target): Call => ({ method: 'GET', url: `${annotationsUrl(t)}/${t.annotationId}` })
+
+  interface Case {
+    label: string
+    operation: Operation
+    token(): string
+    /** The ids the request addresses. */
+    target(): Target
+    /** Ids that exist nowhere, for the reference answer. */
+    unknown(): Target
+    /** The reference request for those ids; the same operation unless given. */
+    reference?: (t: Target) => Call
+  }
+
+  /** Row by row: what B addresses with A's ids, and the unknown ids whose answer it must equal. */
+  const cases = OPERATIONS.flatMap((operation): Case[] => {
+    switch (operation.scope) {
+      case 'ingest':
+        return []
+      case 'conversation':
+        return [{
+          label: `${operation.name}: a conversation only A has recordings in`, operation, token: () => tokenB,
+          target: () => ({ conversationId: onlyA, recordingId: '-', annotationId: '-' }),
+          unknown: () => ({ conversationId: randomUUID(), recordingId: '-', annotationId: '-' }),
+        }]
+      case 'recording':
+      case 'annotation': {
+        const rows: Case[] = [
+          { label: `${operation.name}: A's recording (and annotation) ids`, operation, token: () => tokenB, target: () => a as Target, unknown: () => unknownIds(a) },
+          // Not an organization matter but the same scoping: A's own ids under another conversation id.
+          {
+            label: `${operation.name}: A's ids under another conversation, as A`, operation, token: () => tokenA,
+            target: () => ({ ...a, conversationId: onlyA }), unknown: () => unknownIds({ ...a, conversationId: onlyA }),
+          },
+        ]
+        if (operation.scope === 'annotation') {
+          // A's annotation id under B's own recording: no way round the recording's scope. PUT/POST would create an
+          // unknown id, so the reference answer is GET's for an unknown annotation of that recording.
+          rows.push({
+            label: `${operation.name}: A's annotation id under B's own recording`, operation, token: () => tokenB,
+            target: () => ({ ...b, annotationId: a.annotationId }), unknown: () => ({ ...b, annotationId: randomUUID() }),
+            reference: operation.onlyWith ? getAnnotation : operation.call,
+          })
+        }
+        return rows
+      }
+    }
+  })
+
+  it.each(cases.map((c) => [c.label, c] as const))('%s: 404 exactly as for unknown ids, and A keeps everything', async (_label, c) => {
+    const before = await stateOfA()
+    const target = c.target()
+    const res = await send(c.token(), c.operation.call(target))
+    const shape = notFoundShape(res, target)
+    expect(res.body).not.toContain(SECRET)
+
+    const unknownTarget = c.unknown()
+    const reference = (c.reference ?? c.operation.call)(unknownTarget)
+    expect(shape).toEqual(notFoundShape(await send(c.token(), reference), unknownTarget))
+
+    expect(await stateOfA()).toEqual(before)
+    for (const id of aRecordingIds) expect((await send(tokenA, { method: 'GET', url: recordingUrl({ ...a, recordingId: id }) })).statusCode).toBe(200)
+  })
+
+  it.each(['list recordings', 'list recording metadata'])('%s of the shared conversation shows each organization only its own', async (name) => {
+    const operation = OPERATIONS.find((o) => o.name === name)
+    if (!operation) throw new Error(name)
+    const asA = await send(tokenA, operation.call(a))
+    const asB = await send(tokenB, operation.call(b))
+    expect(asA.statusCode).toBe(200)
+    expect(asB.statusCode).toBe(200)
+    expect(asA.json<{ id: string }[]>().map((r) => r.id).sort()).toEqual([...aRecordingIds].sort())
+    expect(asB.json<{ id: string }[]>().map((r) => r.id)).toEqual([b.recordingId])
+    expect(asB.body).not.toContain(SECRET)
+  })
+
+  it("lists only the recording's own annotations", async () => {
+    const asB = await send(tokenB, { method: 'GET', url: annotationsUrl(b) })
+    expect(asB.statusCode).toBe(200)
+    expect(asB.json<Annotation[]>().map((x) => x.id).sort()).toEqual((b.recording.annotations ?? []).map((x) => x.id).sort())
+    expect(asB.body).not.toContain(SECRET)
+    expect(asB.body).not.toContain(a.annotationId)
+  })
+
+  it("B's ingest into the shared conversation is B's alone", async () => {
+    const before = await stateOfA()
+    const ingest = OPERATIONS.find((o) => o.scope === 'ingest')
+    if (!ingest) throw new Error('no ingest row')
+    const res = await send(tokenB, ingest.call(b))
+    expect(res.statusCode, res.body).toBe(201)
+    const { counts: countsBefore, ...restBefore } = before
+    const { counts, ...rest } = await stateOfA()
+    expect(rest).toEqual(restBefore)
+    expect(counts.recordings).toBe((countsBefore.recordings ?? NaN) + 1)
+    const listB = (await send(tokenB, { method: 'GET', url: recordingsUrl(shared) })).json<Recording[]>().map((r) => r.id)
+    expect(listB).toEqual([b.recordingId, res.json<Recording>().id])
+  })
+
+  it.each(OPERATIONS.map((o) => [o.name, o] as const))('control: B can %s on its own data', async (_name, operation) => {
+    const own = await arrange(tokenB)
+    const res = await send(tokenB, operation.call(own))
+    expect(res.statusCode, res.body).toBe(operation.ok)
+    expect(res.body).not.toContain(SECRET)
+  })
+})
