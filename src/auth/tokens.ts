@@ -7,6 +7,7 @@ import type { ClientIdentity } from '../services/client-service.js'
 const TYP = 'at+jwt'
 const ALGORITHM = 'HS256'
 export const TOKEN_AUDIENCE = 'recording-store-api'
+const CLOCK_TOLERANCE_SECONDS = 60
 
 export interface TokenSettings {
   /** At least 32 bytes of secret material. */
@@ -43,8 +44,10 @@ export function createTokenIssuer({ signingKey, issuer, ttlSeconds }: TokenSetti
           typ: TYP,
           requiredClaims: ['exp', 'iat', 'sub', 'org'],
         })
-        const { org, permissions, name } = payload
+        const { org, permissions, name, iat } = payload
         if (typeof org !== 'string' || !Array.isArray(permissions)) throw new InvalidTokenError('the token lacks its organization or permissions')
+        // jose checks `iat` only against a maximum age; a token from the future is not one this service issued.
+        if (typeof iat === 'number' && iat > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) throw new InvalidTokenError('the access token is issued in the future')
         return {
           clientId: payload.sub as string,
           name: typeof name === 'string' ? name : '',

@@ -32,8 +32,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
   app.addSchema(OAuthErrorSchema)
   const { clients } = app.services
 
-  const send = (reply: FastifyReply, error: string, body: ErrorBody) =>
-    reply.code(body.status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send({ error, error_description: body.message, ...body })
+  const send = (reply: FastifyReply, error: string, body: ErrorBody) => {
+    // Every 401 names the scheme to authenticate with (RFC 9110 §11.6.1).
+    if (body.status === 401) reply.header('www-authenticate', 'Basic realm="recording-store"')
+    return reply.code(body.status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send({ error, error_description: body.message, ...body })
+  }
   const fail = (request: FastifyRequest, reply: FastifyReply, status: number, error: string, description: string) =>
     send(reply, error, errorBody(request, status, description, { code: status === 401 ? 'bad.credentials' : 'bad.request' }))
 
@@ -80,13 +83,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
     const creds = credentials(request)
     if (creds.via === 'invalid') return fail(request, reply, 400, 'invalid_request', creds.problem)
     if (creds.via === 'none') {
-      reply.header('www-authenticate', 'Basic realm="recording-store"')
       return fail(request, reply, 401, 'invalid_client', 'Client authentication is required (HTTP Basic or client_id and client_secret)')
     }
     const client = await clients.verify(creds.clientId, creds.clientSecret)
     if (!client) {
       request.log.warn({ clientId: creds.clientId }, 'token refused: unknown client, wrong secret or revoked')
-      if (creds.via === 'basic') reply.header('www-authenticate', 'Basic realm="recording-store"')
       return fail(request, reply, 401, 'invalid_client', 'Unknown client, wrong secret, or revoked client')
     }
     const accessToken = await app.tokens.issue(client)

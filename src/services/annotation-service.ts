@@ -49,7 +49,8 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
 
     /**
      * Genesys treats annotation POST and PUT as upserts: a known id is updated, an unknown one created (with that
-     * id when it is a UUID the client chose). System annotations (those with a `reason`) are read-only.
+     * id when it is a UUID the client chose; ids are per recording, so this reveals nothing of other recordings).
+     * System annotations (those with a `reason`) are read-only.
      */
     async upsert(
       key: RecordingKey,
@@ -63,15 +64,12 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
       }
       const data = clientFields(input)
       const { row, created } = await prisma.$transaction(async (tx) => {
-        const existing = annotationId ? await tx.annotation.findUnique({ where: { id: annotationId }, select: { recordingId: true, reason: true } }) : null
-        if (existing && existing.recordingId !== id) {
-          // The id is taken by an annotation of another recording: not this recording's to change.
-          throw annotationNotFound(key, annotationId as string)
-        }
+        const where = annotationId ? { recordingId_id: { recordingId: id, id: annotationId } } : null
+        const existing = where ? await tx.annotation.findUnique({ where, select: { reason: true } }) : null
         if (existing?.reason) throw new InvalidRequestError(`Annotation ${annotationId} is a system annotation (${existing.reason}) and cannot be changed`)
-        if (existing) {
+        if (existing && where) {
           if (!may.update) throw new ForbiddenError('Missing permission: changing an annotation needs recording:annotation:edit')
-          return { row: await tx.annotation.update({ where: { id: annotationId }, data }), created: false }
+          return { row: await tx.annotation.update({ where, data }), created: false }
         }
         if (!may.create) throw new ForbiddenError('Missing permission: creating an annotation needs recording:annotation:add')
         return { row: await tx.annotation.create({ data: { ...data, id: annotationId, recordingId: id } }), created: true }
@@ -84,7 +82,7 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
       const existing = isUuid(annotationId) ? await prisma.annotation.findFirst({ where: { id: annotationId, recordingId: id }, select: { reason: true } }) : null
       if (!existing) throw annotationNotFound(key, annotationId)
       if (existing.reason) throw new InvalidRequestError(`Annotation ${annotationId} is a system annotation (${existing.reason}) and cannot be deleted`)
-      await prisma.annotation.delete({ where: { id: annotationId } })
+      await prisma.annotation.delete({ where: { recordingId_id: { recordingId: id, id: annotationId } } })
     },
   }
 }

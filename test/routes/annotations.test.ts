@@ -404,23 +404,26 @@ describe('not found', () => {
     expect(await rowCounts(ctx.sql)).toEqual(before)
   })
 
-  it('answers 404 for an annotation id that belongs to another recording, leaving that annotation alone', async () => {
+  it('treats an annotation id of another recording as unknown here, leaving that annotation alone', async () => {
+    // Ids are scoped to their recording: reads and deletes answer 404, and the upserts create an annotation of this
+    // recording with that id, exactly as for any unknown id.
     const mine = await arrange()
     const theirs = await arrange()
-    const before = await rowCounts(ctx.sql)
     for (const foreign of [theirs.bookmark, theirs.system]) {
-      for (const [method, target, payload] of [
-        ['GET', `${mine.url}/${foreign.id}`, undefined],
-        ['PUT', `${mine.url}/${foreign.id}`, { name: 'stolen' }],
-        ['POST', mine.url, { id: foreign.id, name: 'stolen' }],
-        ['DELETE', `${mine.url}/${foreign.id}`, undefined],
-      ] as const) {
-        const body = expectErrorBody(await send(method, target, payload), 404)
+      for (const [method, target] of [['GET', `${mine.url}/${foreign.id}`], ['DELETE', `${mine.url}/${foreign.id}`]] as const) {
+        const body = expectErrorBody(await send(method, target), 404)
         expect(body, `${method} ${target}`).toMatchObject({ code: 'not.found', entityName: 'Annotation', entityId: foreign.id })
       }
       expect((await send('GET', `${theirs.url}/${foreign.id}`)).json()).toEqual(foreign)
     }
-    expect(await rowCounts(ctx.sql)).toEqual(before)
-    expect((await send('GET', mine.url)).json()).toEqual(mine.recording.annotations)
+    const put = await send('PUT', `${mine.url}/${theirs.bookmark.id}`, { name: 'mine now' })
+    expect(put.statusCode).toBe(200)
+    expect(put.json()).toMatchObject({ id: theirs.bookmark.id, name: 'mine now', selfUri: `${mine.url}/${theirs.bookmark.id}` })
+    const post = await send('POST', mine.url, { id: theirs.system.id, name: 'also mine' })
+    expect(post.statusCode).toBe(200)
+    expect(post.json()).toMatchObject({ id: theirs.system.id, name: 'also mine' })
+    expect(post.json()).not.toHaveProperty('reason')
+    expect((await send('GET', `${theirs.url}/${theirs.bookmark.id}`)).json()).toEqual(theirs.bookmark)
+    expect((await send('GET', `${theirs.url}/${theirs.system.id}`)).json()).toEqual(theirs.system)
   })
 })
