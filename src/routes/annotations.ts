@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { RecordingParams } from '../schemas/common.js'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
-import { errorResponses } from '../schemas/error-body.js'
+import { READ_ERRORS, WRITE_ERRORS, NoContent } from '../schemas/error-body.js'
 import { audit } from './audit.js'
 import { AnnotationInputSchema, AnnotationSchema } from '../schemas/recording.js'
 
@@ -30,7 +30,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get the annotations of a recording',
       tags,
       params: RecordingParams,
-      response: { 200: Type.Array(AnnotationSchema), ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 200: Type.Array(AnnotationSchema), ...READ_ERRORS },
     },
   }, async (request) => annotations.list(keyOf(request)))
 
@@ -45,7 +45,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: RecordingParams,
       body: AnnotationInputSchema,
-      response: { 200: AnnotationSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500) },
+      response: { 200: AnnotationSchema, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const { annotation, created } = await annotations.upsert(keyOf(request), request.body.id, request.body, grants(request))
@@ -60,7 +60,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get an annotation',
       tags,
       params: AnnotationParams,
-      response: { 200: AnnotationSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 200: AnnotationSchema, ...READ_ERRORS },
     },
   }, async (request) => annotations.get(keyOf(request), request.params.annotationId))
 
@@ -76,7 +76,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: AnnotationParams,
       body: AnnotationInputSchema,
-      response: { 200: AnnotationSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500) },
+      response: { 200: AnnotationSchema, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const { annotation, created } = await annotations.upsert(keyOf(request), request.params.annotationId, request.body, grants(request))
@@ -92,7 +92,7 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'System annotations (with a reason) cannot be deleted.',
       tags,
       params: AnnotationParams,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 204: NoContent, ...READ_ERRORS },
     },
   }, async (request, reply) => {
     await annotations.remove(keyOf(request), request.params.annotationId)

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
-import { errorResponses } from '../schemas/error-body.js'
+import { READ_ERRORS } from '../schemas/error-body.js'
 import { RecordingMetadataSchema } from '../schemas/recording.js'
 
 /** `/api/v2/conversations/:conversationId/recordingmetadata`: recordings without media, transcripts or system annotations. */
@@ -17,7 +17,7 @@ export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) =>
       summary: 'Get metadata of all recordings of a conversation',
       tags,
       params: ConversationParams,
-      response: { 200: Type.Array(RecordingMetadataSchema), ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 200: Type.Array(RecordingMetadataSchema), ...READ_ERRORS },
     },
   }, async (request) => recordings.listMetadata(request.organizationId, request.params.conversationId))
 
@@ -28,7 +28,7 @@ export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) =>
       summary: 'Get metadata of a recording',
       tags,
       params: RecordingParams,
-      response: { 200: RecordingMetadataSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 200: RecordingMetadataSchema, ...READ_ERRORS },
     },
   }, async (request) => recordings.getMetadata({ organizationId: request.organizationId, ...request.params }))
 }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
-import { errorResponses } from '../schemas/error-body.js'
+import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent } from '../schemas/error-body.js'
 import {
   CreateRecordingSchema, GetRecordingQuery, ListRecordingsQuery, RecordingListSchema, RecordingSchema, UpdateRecordingQuery,
   UpdateRecordingSchema,
@@ -28,7 +28,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: ConversationParams,
       body: CreateRecordingSchema,
-      response: { 201: RecordingSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 500) },
+      response: { 201: RecordingSchema, ...CREATE_ERRORS },
     },
   }, async (request, reply) => {
     const { conversationId } = request.params
@@ -46,7 +46,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: ConversationParams,
       querystring: ListRecordingsQuery,
-      response: { 200: RecordingListSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 200: RecordingListSchema, ...READ_ERRORS },
     },
   }, async (request) => recordings.listByConversation(request.organizationId, request.params.conversationId, request.query))
 
@@ -59,7 +59,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: RecordingParams,
       querystring: GetRecordingQuery,
-      response: { 200: RecordingSchema, 202: RecordingSchema, ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 200: RecordingSchema, 202: RecordingSchema, ...READ_ERRORS },
     },
   }, async (request, reply) => {
     const { recording, ready } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
@@ -78,7 +78,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: RecordingParams,
       querystring: UpdateRecordingQuery,
       body: UpdateRecordingSchema,
-      response: { 200: RecordingSchema, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500) },
+      response: { 200: RecordingSchema, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const recording = await recordings.updateRetention(
@@ -98,7 +98,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Removes the recording with its annotations, transcript, media links and users.',
       tags,
       params: RecordingParams,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 429, 500) },
+      response: { 204: NoContent, ...READ_ERRORS },
     },
   }, async (request, reply) => {
     await recordings.remove({ organizationId: request.organizationId, ...request.params })
