@@ -126,6 +126,7 @@ function recordingData(organizationId: string, conversationId: string, input: Cr
     users: {
       create: (input.users ?? []).map((user, ordinal) => ({
         ordinal,
+        organizationId,
         userId: user.id,
         name: user.name,
         username: user.username,
