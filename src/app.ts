@@ -20,6 +20,9 @@ import { oauthRoutes } from './routes/oauth.js'
 import { parseQueryString } from './routes/query.js'
 import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
+import { searchRoutes } from './routes/search.js'
+import { cursorKeyFrom } from './services/cursor.js'
+import { loadSigningKey } from './services/signing-key-service.js'
 
 export interface AppOptions {
   config: Config
@@ -109,8 +112,10 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   })
   await app.register(prismaPlugin, { databaseUrl, poolSize: config.DATABASE_POOL_SIZE })
   await app.register(swagger)
-  await app.register(services, { migrations })
-  await app.register(auth, { signingKey: config.TOKEN_SIGNING_KEY, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
+  // Configured, or generated once and kept in the database: every instance signs tokens and cursors alike.
+  const signingKey = await loadSigningKey(app.prisma, config.TOKEN_SIGNING_KEY)
+  await app.register(services, { migrations, cursorKey: cursorKeyFrom(signingKey) })
+  await app.register(auth, { signingKey, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
 
   await app.register(healthRoutes)
   await app.register(oauthRoutes, { tokensPerMinute: config.TOKEN_RATE_LIMIT_PER_MINUTE })
@@ -125,6 +130,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     await api.register(recordingRoutes, { prefix: `${conversation}/recordings` })
     await api.register(annotationRoutes, { prefix: `${conversation}/recordings/:recordingId/annotations` })
     await api.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
+    await api.register(searchRoutes)
   })
   return app
 }

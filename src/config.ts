@@ -50,6 +50,11 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.Optional(
     Type.String({ description: 'Comma-separated origins allowed to call the API from a browser. Unset: CORS off.' }),
   ),
+  SEARCH_LANGUAGE: Type.String({
+    pattern: '^[a-z_]+$',
+    default: 'simple',
+    description: 'PostgreSQL text search configuration for full-text search (simple matches words literally, in any language; english, german, ... stem).',
+  }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     default: 10_000,

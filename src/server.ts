@@ -56,6 +56,8 @@ try {
 
   const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations(), logger })
   await ensureAClient(app, config)
+  const search = await app.services.search.useLanguage(config.SEARCH_LANGUAGE)
+  if (search.changed) logger.warn({ language: config.SEARCH_LANGUAGE, rebuilt: search.rebuilt }, 'full-text search language changed; documents rebuilt')
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, then stop the embedded
   // database. Bounded, because a stuck connection must not keep the process alive forever.

@@ -46,6 +46,7 @@ describe('OpenAPI document', () => {
         'GET /health/live',
         'GET /health/ready',
         'POST /oauth/token',
+        'GET /api/v2/recordings',
       ].sort(),
     )
     for (const operation of operations) {

@@ -4,7 +4,6 @@ import { SECURITY_SCHEME } from '../auth/permissions.js'
 import { createTokenIssuer, InvalidTokenError, type TokenIssuer } from '../auth/tokens.js'
 import { AuthenticationError, ForbiddenError } from '../errors.js'
 import type { ClientIdentity } from '../services/client-service.js'
-import { loadSigningKey } from '../services/signing-key-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,7 +18,7 @@ declare module 'fastify' {
 }
 
 export interface AuthOptions {
-  signingKey?: string
+  signingKey: Uint8Array
   issuer: string
   ttlSeconds: number
 }
@@ -60,13 +59,12 @@ export async function authorize(request: FastifyRequest) {
   throw new ForbiddenError(`Missing permission: this operation needs ${alternatives.length > 1 ? 'one of ' : ''}${needed}`)
 }
 
-/** Token signing and checking, with the key from configuration or the database. */
+/** Token signing and checking. */
 export default fp<AuthOptions>(
   async (app, options) => {
-    const signingKey = await loadSigningKey(app.prisma, options.signingKey)
-    app.decorate('tokens', createTokenIssuer({ signingKey, issuer: options.issuer, ttlSeconds: options.ttlSeconds }))
+    app.decorate('tokens', createTokenIssuer({ signingKey: options.signingKey, issuer: options.issuer, ttlSeconds: options.ttlSeconds }))
     app.decorateRequest('client', null)
     app.decorateRequest('organizationId', '')
   },
-  { name: 'auth', dependencies: ['prisma'] },
+  { name: 'auth' },
 )

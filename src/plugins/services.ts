@@ -2,20 +2,29 @@ import fp from 'fastify-plugin'
 import { createAnnotationService, type AnnotationService } from '../services/annotation-service.js'
 import { createClientService, type ClientService } from '../services/client-service.js'
 import { createHealthService, type HealthService } from '../services/health-service.js'
+import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
+import { createSearchService, type SearchService } from '../services/search-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    services: { recordings: RecordingService; annotations: AnnotationService; clients: ClientService; health: HealthService }
+    services: {
+      recordings: RecordingService
+      annotations: AnnotationService
+      search: SearchService
+      clients: ClientService
+      health: HealthService
+    }
   }
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[] }>(
-  async (app, { migrations }) => {
+export default fp<{ migrations: string[]; cursorKey: Uint8Array }>(
+  async (app, { migrations, cursorKey }) => {
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma }),
       annotations: createAnnotationService({ prisma: app.prisma }),
+      search: createSearchService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
     })

@@ -44,7 +44,7 @@ interface Operation {
    * What the request addresses: a new recording of a conversation (ingest), a conversation's recordings, one
    * recording (or something new under it), or one existing annotation of a recording.
    */
-  scope: 'ingest' | 'conversation' | 'recording' | 'annotation'
+  scope: 'ingest' | 'organization' | 'conversation' | 'recording' | 'annotation'
   call(target: Target): Call
   /** Status on success. */
   ok: number
@@ -63,6 +63,10 @@ const OPERATIONS: Operation[] = [
   {
     name: 'ingest a recording', operationId: 'postConversationRecording', scope: 'ingest', ok: 201, mutates: true,
     call: (t) => ({ method: 'POST', url: recordingsUrl(t.conversationId), payload: { ...chatRecording, name: 'posted' } }),
+  },
+  {
+    name: 'search recordings', operationId: 'getRecordings', scope: 'organization', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: `/api/v2/recordings?conversationId=${t.conversationId}` }),
   },
   {
     name: 'list recordings', operationId: 'getConversationRecordings', scope: 'conversation', ok: 200, mutates: false,
@@ -366,6 +370,9 @@ describe('two organizations', () => {
     switch (operation.scope) {
       case 'ingest':
         return []
+      case 'organization':
+        // Addresses no ids: shown below to list only the caller's own recordings.
+        return []
       case 'conversation':
         return [{
           label: `${operation.name}: a conversation only A has recordings in`, operation, token: () => tokenB,
@@ -425,16 +432,30 @@ describe('two organizations', () => {
     },
   )
 
-  it.each(['list recordings', 'list recording metadata'])('%s of the shared conversation shows each organization only its own', async (name) => {
+  it.each(['search recordings', 'list recordings', 'list recording metadata'])('%s of the shared conversation shows each organization only its own', async (name) => {
     const operation = OPERATIONS.find((o) => o.name === name)
     if (!operation) throw new Error(name)
     const asA = await send(tokenA, operation.call(a))
     const asB = await send(tokenB, operation.call(b))
     expect(asA.statusCode).toBe(200)
     expect(asB.statusCode).toBe(200)
-    expect(asA.json<{ id: string }[]>().map((r) => r.id).sort()).toEqual([...aRecordingIds].sort())
-    expect(asB.json<{ id: string }[]>().map((r) => r.id)).toEqual([b.recordingId])
+    // A bare array, or the search's cursor listing.
+    const ids = (res: LightMyRequestResponse) => {
+      const body = res.json<{ id: string }[] | { entities: { id: string }[] }>()
+      return (Array.isArray(body) ? body : body.entities).map((r) => r.id)
+    }
+    expect(ids(asA).sort()).toEqual([...aRecordingIds].sort())
+    expect(ids(asB)).toEqual([b.recordingId])
     expect(asB.body).not.toContain(SECRET)
+  })
+
+  it('organization-wide search never shows another organization, whatever the filters', async () => {
+    for (const url of ['/api/v2/recordings', '/api/v2/recordings?pageSize=100', `/api/v2/recordings?q=${encodeURIComponent(SECRET.split('-')[0] ?? 'org')}`]) {
+      const asB = await send(tokenB, { method: 'GET', url })
+      expect(asB.statusCode).toBe(200)
+      expect(asB.body).not.toContain(SECRET)
+      for (const id of aRecordingIds) expect(asB.body).not.toContain(id)
+    }
   })
 
   it("lists only the recording's own annotations", async () => {
