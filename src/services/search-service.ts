@@ -41,7 +41,10 @@ function textQuery(q: string): Prisma.Sql {
     ...(rest.trim() ? [Prisma.sql`websearch_to_tsquery(recording_search_config(), ${rest})`] : []),
     ...prefixes.map((word) => Prisma.sql`to_tsquery(recording_search_config(), ${`${word}:*`})`),
   ]
-  return Prisma.join(parts, ' && ')
+  // No words at all: an empty query, which matches nothing. A scalar subquery is computed once per statement (the
+  // configuration function is only STABLE, so inline it would be evaluated for every row filtered), and lets the
+  // planner consider the full-text index.
+  return parts.length === 0 ? Prisma.sql`''::tsquery` : Prisma.sql`(SELECT ${Prisma.join(parts, ' && ')})`
 }
 
 export function createSearchService({ prisma, cursors }: { prisma: PrismaClient; cursors: CursorCodec }) {
@@ -86,9 +89,14 @@ export function createSearchService({ prisma, cursors }: { prisma: PrismaClient;
       where.push(descending ? Prisma.sql`(${key}, r.id) < (${position}, ${after.id}::uuid)` : Prisma.sql`(${key}, r.id) > (${position}, ${after.id}::uuid)`)
     }
     const direction = Prisma.raw(descending ? 'DESC' : 'ASC')
+    // "Due before" filters select the far (oldest) end of the default order, which the planner cannot know: walking
+    // the sort index would pass nearly every row. Ordering by an expression the sort index does not cover makes it
+    // read the matches off the due-date index and sort those instead.
+    const dueFilter = (query.archiveDateBefore || query.deleteDateBefore) && sortBy !== 'relevance'
+    const orderKey = dueFilter ? Prisma.sql`(${key} + interval '0 seconds')` : key
     return Prisma.sql`SELECT r.id, ${key} AS key FROM recordings r
       WHERE ${Prisma.join(where, ' AND ')}
-      ORDER BY ${key} ${direction}, r.id ${direction}
+      ORDER BY ${orderKey} ${direction}, r.id ${direction}
       LIMIT ${limit}`
   }
 
