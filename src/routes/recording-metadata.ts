@@ -4,6 +4,7 @@ import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS } from '../schemas/error-body.js'
 import { RecordingMetadataSchema } from '../schemas/recording.js'
+import { sendBody } from './recordings.js'
 
 /** `/api/v2/conversations/:conversationId/recordingmetadata`: recordings without media, transcripts or system annotations. */
 export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -19,7 +20,7 @@ export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) =>
       params: ConversationParams,
       response: { 200: Type.Array(RecordingMetadataSchema), ...READ_ERRORS },
     },
-  }, async (request) => recordings.listMetadata(request.organizationId, request.params.conversationId))
+  }, async (request, reply) => sendBody(reply, { json: await recordings.listMetadata(request.organizationId, request.params.conversationId) }))
 
   app.get('/:recordingId', {
     schema: {
@@ -30,5 +31,5 @@ export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) =>
       params: RecordingParams,
       response: { 200: RecordingMetadataSchema, ...READ_ERRORS },
     },
-  }, async (request) => recordings.getMetadata({ organizationId: request.organizationId, ...request.params }))
+  }, async (request, reply) => sendBody(reply, { json: await recordings.getMetadata({ organizationId: request.organizationId, ...request.params }) }))
 }

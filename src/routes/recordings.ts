@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent } from '../schemas/error-body.js'
 import {
@@ -8,6 +9,15 @@ import {
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { audit } from './audit.js'
 import { splitCommaJoined } from './query.js'
+import type { Body } from '../services/recording-service.js'
+
+/**
+ * Sends a service's answer. JSON text that PostgreSQL built goes out as it is: Fastify does not serialize a string
+ * payload once a JSON content type is set, so the route's response schema serializes only the object answers.
+ */
+export function sendBody<T>(reply: FastifyReply, body: Body<T>): FastifyReply {
+  return 'json' in body ? reply.type('application/json; charset=utf-8').send(body.json) : reply.send(body.value)
+}
 
 /** `/api/v2/conversations/:conversationId/recordings`: the Genesys routes plus our ingest and delete. */
 export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -32,9 +42,9 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { conversationId } = request.params
-    const recording = await recordings.create(request.organizationId, conversationId, request.body)
-    audit(request, 'recording.create', { conversationId, recordingId: recording.id })
-    return reply.code(201).header('location', recording.selfUri).send(recording)
+    const { id, selfUri, json } = await recordings.create(request.organizationId, conversationId, request.body)
+    audit(request, 'recording.create', { conversationId, recordingId: id })
+    return sendBody(reply.code(201).header('location', selfUri), { json })
   })
 
   app.get('', {
@@ -48,7 +58,8 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: ListRecordingsQuery,
       response: { 200: RecordingListSchema, ...READ_ERRORS },
     },
-  }, async (request) => recordings.listByConversation(request.organizationId, request.params.conversationId, request.query))
+  }, async (request, reply) =>
+    sendBody(reply, await recordings.listByConversation(request.organizationId, request.params.conversationId, request.query)))
 
   app.get('/:recordingId', {
     schema: {
@@ -62,8 +73,8 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: RecordingSchema, 202: RecordingSchema, ...READ_ERRORS },
     },
   }, async (request, reply) => {
-    const { recording, ready } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
-    return reply.code(ready ? 200 : 202).send(recording)
+    const { body, ready } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
+    return sendBody(reply.code(ready ? 200 : 202), body)
   })
 
   app.put('/:recordingId', {

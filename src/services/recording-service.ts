@@ -1,16 +1,20 @@
-import type { FileState, Prisma, PrismaClient } from '../generated/prisma/client.js'
+import type { FileState, PrismaClient } from '../generated/prisma/client.js'
 import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type {
-  CreateRecording, GetRecordingQuery, IngestAnnotation, ListRecordingsQuery, Recording, RecordingMetadata, UpdateRecording,
+  ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, Recording, UpdateRecording,
 } from '../schemas/recording.js'
-import { compact, metadataInclude, recordingInclude, toRecording, toRecordingMetadata, toStoredUser } from './recording-mapper.js'
+import { compact, recordingInclude, recordingSelfUri, toRecording, toStoredUser } from './recording-mapper.js'
 import { applyView, withScreenPauses } from './recording-view.js'
-import { recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
+import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
+import {
+  insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type IngestRows,
+} from './recording-sql.js'
+import { uuid7 } from './uuid7.js'
+
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
 
 const date = (value: string | null | undefined) => (value ? new Date(value) : null)
-const bigint = (value: number | undefined) => (value === undefined ? undefined : BigInt(value))
 
 function assertRetentionOrder(archiveDate: Date | null, deleteDate: Date | null) {
   if (archiveDate && deleteDate && deleteDate < archiveDate) {
@@ -27,167 +31,194 @@ function initialFileState(input: CreateRecording): FileState {
   return hasMedia || TRANSCRIPT_MEDIA.has(input.media ?? '') ? 'AVAILABLE' : 'UPLOADING'
 }
 
-function annotationData(annotation: IngestAnnotation): Prisma.AnnotationCreateWithoutRecordingInput {
+/** An ISO instant as `Date#toISOString()` writes it (what the column keeps: UTC, milliseconds), or null. */
+const instant = (value: string | null | undefined) => (value ? new Date(value).toISOString() : null)
+
+type EmailAddress = NonNullable<EmailMessage['from']>
+type EmailAttachment = NonNullable<EmailMessage['attachments']>[number]
+type ChatMessageUser = NonNullable<ChatMessage['user']>
+
+// What the response schema shows of these nested objects is all that is stored of them, so reads can send the stored
+// jsonb as it is (the object path's serializer drops other members; the SQL path would not).
+const emailAddress = (a: EmailAddress) => compact({ email: a.email, name: a.name })
+const emailAttachment = (a: EmailAttachment) =>
+  compact({ name: a.name, contentPath: a.contentPath, contentType: a.contentType, attachmentId: a.attachmentId, contentLength: a.contentLength })
+const chatUser = (u: ChatMessageUser) =>
+  compact({
+    id: u.id,
+    name: u.name,
+    displayName: u.displayName,
+    username: u.username,
+    images: u.images?.map((image) => compact({ resolution: image.resolution, imageUri: image.imageUri })),
+  })
+
+/** The rows of one ingest, with fresh ids; the checks the body schema cannot express are made here. */
+function ingestRows(organizationId: string, conversationId: string, input: CreateRecording): IngestRows {
+  assertRetentionOrder(date(input.archiveDate), date(input.deleteDate))
+  const recordingId = uuid7()
+  const startTime = instant(input.startTime)
   return {
-    name: annotation.name,
-    type: annotation.type,
-    location: bigint(annotation.location),
-    durationMs: bigint(annotation.durationMs),
-    absoluteLocation: bigint(annotation.absoluteLocation),
-    absoluteDurationMs: bigint(annotation.absoluteDurationMs),
-    recordingLocation: bigint(annotation.recordingLocation),
-    recordingDurationMs: bigint(annotation.recordingDurationMs),
-    realtimeLocation: bigint(annotation.realtimeLocation),
-    user: annotation.user ? toStoredUser(annotation.user) : undefined,
-    description: annotation.description,
-    reason: annotation.reason,
+    recording: {
+      id: recordingId,
+      organization_id: organizationId,
+      conversation_id: conversationId,
+      name: input.name,
+      path: input.path,
+      start_time: startTime,
+      end_time: instant(input.endTime),
+      media: input.media,
+      media_subtype: input.mediaSubtype,
+      media_subject: input.mediaSubject,
+      file_state: initialFileState(input),
+      estimated_transcode_time_ms: input.estimatedTranscodeTimeMs,
+      actual_transcode_time_ms: input.actualTranscodeTimeMs,
+      archive_date: instant(input.archiveDate),
+      delete_date: instant(input.deleteDate),
+      output_duration_ms: input.outputDurationMs,
+      output_size_in_bytes: input.outputSizeInBytes,
+      session_id: input.sessionId,
+      recording_file_role: input.recordingFileRole,
+      original_recording_start_time: startTime,
+      associated_conversation_ids: input.associatedConversationIds ?? [],
+    },
+    annotations: (input.annotations ?? []).map((annotation) => ({
+      id: uuid7(),
+      recording_id: recordingId,
+      name: annotation.name,
+      type: annotation.type,
+      location: annotation.location,
+      duration_ms: annotation.durationMs,
+      absolute_location: annotation.absoluteLocation,
+      absolute_duration_ms: annotation.absoluteDurationMs,
+      recording_location: annotation.recordingLocation,
+      recording_duration_ms: annotation.recordingDurationMs,
+      realtime_location: annotation.realtimeLocation,
+      user: annotation.user ? toStoredUser(annotation.user) : undefined,
+      description: annotation.description,
+      reason: annotation.reason,
+    })),
+    chatMessages: (input.transcript ?? []).map((m, ordinal) => ({
+      recording_id: recordingId,
+      ordinal,
+      message_id: m.id,
+      body: m.body,
+      to: m.to,
+      from: m.from,
+      utc: m.utc,
+      chat: m.chat,
+      message: m.message,
+      type: m.type,
+      body_type: m.bodyType,
+      sender_communication_id: m.senderCommunicationId,
+      participant_purpose: m.participantPurpose,
+      user: m.user && chatUser(m.user),
+    })),
+    emailMessages: (input.emailTranscript ?? []).map((m, ordinal) => ({
+      recording_id: recordingId,
+      ordinal,
+      message_id: m.id,
+      subject: m.subject,
+      text_body: m.textBody,
+      html_body: m.htmlBody,
+      from: m.from && emailAddress(m.from),
+      to: m.to?.map(emailAddress),
+      cc: m.cc?.map(emailAddress),
+      bcc: m.bcc?.map(emailAddress),
+      reply_to: m.replyTo && emailAddress(m.replyTo),
+      attachments: m.attachments?.map(emailAttachment),
+      time: instant(m.time),
+    })),
+    messagingMessages: (input.messagingTranscript ?? []).map((m, ordinal) => ({
+      recording_id: recordingId,
+      ordinal,
+      message_id: m.id,
+      timestamp: instant(m.timestamp),
+      from: m.from,
+      purpose: m.purpose,
+      content_type: m.contentType,
+      message_text: m.messageText,
+      data: m,
+    })),
+    mediaResults: Object.entries(input.mediaUris ?? {}).map(([key, media]) => ({
+      recording_id: recordingId,
+      key,
+      media_uri: media.mediaUri,
+      waveform_data: media.waveformData ?? [],
+    })),
+    users: (input.users ?? []).map((user, ordinal) => ({
+      recording_id: recordingId,
+      organization_id: organizationId,
+      ordinal,
+      user_id: user.id,
+      name: user.name,
+      username: user.username,
+      email: user.email,
+      division_id: user.division?.id,
+      division_name: user.division?.name,
+    })),
   }
 }
 
-function recordingData(organizationId: string, conversationId: string, input: CreateRecording): Prisma.RecordingCreateInput {
-  const archiveDate = date(input.archiveDate)
-  const deleteDate = date(input.deleteDate)
-  assertRetentionOrder(archiveDate, deleteDate)
-  const startTime = date(input.startTime)
-  return {
-    organization: { connect: { id: organizationId } },
-    conversationId,
-    name: input.name,
-    path: input.path,
-    startTime,
-    endTime: date(input.endTime),
-    media: input.media,
-    mediaSubtype: input.mediaSubtype,
-    mediaSubject: input.mediaSubject,
-    fileState: initialFileState(input),
-    estimatedTranscodeTimeMs: bigint(input.estimatedTranscodeTimeMs),
-    actualTranscodeTimeMs: bigint(input.actualTranscodeTimeMs),
-    archiveDate,
-    deleteDate,
-    outputDurationMs: input.outputDurationMs,
-    outputSizeInBytes: input.outputSizeInBytes,
-    sessionId: input.sessionId,
-    recordingFileRole: input.recordingFileRole,
-    originalRecordingStartTime: startTime,
-    associatedConversationIds: input.associatedConversationIds ?? [],
-    annotations: { create: (input.annotations ?? []).map(annotationData) },
-    chatMessages: {
-      create: (input.transcript ?? []).map((m, ordinal) => ({
-        ordinal,
-        messageId: m.id,
-        body: m.body,
-        to: m.to,
-        from: m.from,
-        utc: m.utc,
-        chat: m.chat,
-        message: m.message,
-        type: m.type,
-        bodyType: m.bodyType,
-        senderCommunicationId: m.senderCommunicationId,
-        participantPurpose: m.participantPurpose,
-        user: m.user ? compact({ id: m.user.id, name: m.user.name, displayName: m.user.displayName, username: m.user.username, images: m.user.images }) : undefined,
-      })),
-    },
-    emailMessages: {
-      create: (input.emailTranscript ?? []).map((m, ordinal) => ({
-        ordinal,
-        messageId: m.id,
-        subject: m.subject,
-        textBody: m.textBody,
-        htmlBody: m.htmlBody,
-        from: m.from,
-        to: m.to,
-        cc: m.cc,
-        bcc: m.bcc,
-        replyTo: m.replyTo,
-        attachments: m.attachments,
-        time: date(m.time),
-      })),
-    },
-    messagingMessages: {
-      create: (input.messagingTranscript ?? []).map((m, ordinal) => ({
-        ordinal,
-        messageId: m.id,
-        timestamp: date(m.timestamp),
-        from: m.from,
-        purpose: m.purpose,
-        contentType: m.contentType,
-        messageText: m.messageText,
-        data: m as Prisma.InputJsonObject,
-      })),
-    },
-    mediaResults: {
-      create: Object.entries(input.mediaUris ?? {}).map(([key, media]) => ({
-        key,
-        mediaUri: media.mediaUri,
-        waveformData: media.waveformData ?? [],
-      })),
-    },
-    users: {
-      create: (input.users ?? []).map((user, ordinal) => ({
-        ordinal,
-        organizationId,
-        userId: user.id,
-        name: user.name,
-        username: user.username,
-        email: user.email,
-        divisionId: user.division?.id,
-        divisionName: user.division?.name,
-      })),
-    },
-  }
-}
+/** A response body: PostgreSQL's JSON text, sent as it is, or an object that the route's schema serializes. */
+export type Body<T> = { json: string } | { value: T }
+
+type ViewOptions = GetRecordingQuery & ListRecordingsQuery
+
+/** Whether applyView / withScreenPauses would change anything beyond what the SQL already does. */
+const changesContent = (o: ViewOptions) =>
+  o.formatId === 'NONE' || (o.mediaFormats?.length ?? 0) > 0 || o.chatFormatId === 'NONE' || o.emailFormatId === 'NONE' ||
+  o.messageFormatId === 'NONE' || o.includePauseAnnotationsForScreenRecordings === true
 
 export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
   return {
-    /** Stores a recording with all its children in one transaction. */
-    async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<Recording> {
+    /**
+     * Stores a recording with all its children in one transaction: one statement writes them all (one multi-row
+     * insert per table), then the answer comes from the same statement as a read.
+     */
+    async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<{ id: string; selfUri: string; json: string }> {
       if (input.conversationId !== undefined && input.conversationId !== conversationId) {
         throw new InvalidRequestError(`conversationId in the body (${input.conversationId}) differs from the path (${conversationId})`, 'conversationId')
       }
-      const row = await prisma.recording.create({
-        data: recordingData(organizationId, conversationId, input),
-        include: recordingInclude,
+      const rows = ingestRows(organizationId, conversationId, input)
+      const key = { organizationId, conversationId, recordingId: rows.recording.id }
+      const json = await prisma.$transaction(async (tx) => {
+        await insertRecording(tx, rows)
+        const written = await selectRecording(tx, key)
+        if (!written) throw new Error(`recording ${key.recordingId} not readable in the transaction that wrote it`)
+        return written.json
       })
-      return toRecording(row)
+      return { id: key.recordingId, selfUri: recordingSelfUri(conversationId, key.recordingId), json }
     },
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */
-    async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<Recording[]> {
-      const rows = await prisma.recording.findMany({
-        where: { organizationId, conversationId },
-        include: recordingInclude,
-        orderBy: [{ creationTime: 'asc' }, { id: 'asc' }],
-      })
-      if (rows.length === 0) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
-      const recordings = rows.map((row) => applyView(toRecording(row), options))
-      return options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(recordings) : recordings
+    async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<Body<Recording[]>> {
+      const json = await selectRecordings(prisma, organizationId, conversationId)
+      if (json === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
+      if (!changesContent(options)) return { json }
+      const recordings = (JSON.parse(json) as Recording[]).map((recording) => applyView(recording, options))
+      return { value: options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(recordings) : recordings }
     },
 
     /** One recording; `ready` is false while its media is still uploading (Genesys answers 202 then). */
-    async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ recording: Recording; ready: boolean }> {
-      const where = whereKey(key)
-      const row = where && (await prisma.recording.findFirst({ where, include: recordingInclude }))
-      if (!row) throw notFound(key)
-      return { recording: applyView(toRecording(row), options), ready: row.fileState !== 'UPLOADING' }
+    async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean }> {
+      const found = isUuid(key.recordingId) ? await selectRecording(prisma, key) : undefined
+      if (!found) throw notFound(key)
+      const body = changesContent(options) ? { value: applyView(JSON.parse(found.json) as Recording, options) } : { json: found.json }
+      return { body, ready: !found.uploading }
     },
 
-    /** Metadata of every recording of a conversation (no transcripts, media or system annotations). */
-    async listMetadata(organizationId: string, conversationId: string): Promise<RecordingMetadata[]> {
-      const rows = await prisma.recording.findMany({
-        where: { organizationId, conversationId },
-        include: metadataInclude,
-        orderBy: [{ creationTime: 'asc' }, { id: 'asc' }],
-      })
-      if (rows.length === 0) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
-      return rows.map(toRecordingMetadata)
+    /** Metadata of every recording of a conversation (no transcripts, media or system annotations), as JSON text. */
+    async listMetadata(organizationId: string, conversationId: string): Promise<string> {
+      const json = await selectMetadataList(prisma, organizationId, conversationId)
+      if (json === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
+      return json
     },
 
-    async getMetadata(key: RecordingKey): Promise<RecordingMetadata> {
-      const where = whereKey(key)
-      const row = where && (await prisma.recording.findFirst({ where, include: metadataInclude }))
-      if (!row) throw notFound(key)
-      return toRecordingMetadata(row)
+    /** Metadata of one recording, as JSON text. */
+    async getMetadata(key: RecordingKey): Promise<string> {
+      const json = isUuid(key.recordingId) ? await selectMetadata(prisma, key) : undefined
+      if (json === undefined) throw notFound(key)
+      return json
     },
 
     /**

@@ -1,0 +1,220 @@
+import { Prisma } from '../generated/prisma/client.js'
+import { recordingSelfUri } from './recording-mapper.js'
+import type { RecordingKey } from './recording-key.js'
+
+// The hot paths in raw SQL through Prisma. Per request, Prisma's query compiler, its row mapping and the
+// Date -> string round trip of every timestamp cost far more than PostgreSQL does; here one statement per read makes
+// PostgreSQL build the wire JSON itself, which Node passes through as a string. The JSON must stay exactly what
+// `toRecording` / `toRecordingMetadata` and the route schemas produce (test/routes/recording-sql.test.ts compares them).
+//
+// Every expression below is static text over the aliases `r` (the recording row) and `p` (`p.uri`, the recording
+// selfUri without the id); request values only ever enter as bound parameters of the statements at the end.
+
+/** What can run SQL: the client, or the client of an interactive transaction. */
+type Db = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw'>
+
+/** `Date#toISOString()` form (UTC, milliseconds), which is what the object path sends. */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/** A stored User snapshot (jsonb) as `toUser` answers it: the listed members plus derived selfUris. */
+const storedUser = (u: string) => `CASE WHEN jsonb_typeof(${u}) = 'object' THEN json_build_object(
+  'id', ${u} -> 'id', 'name', ${u} -> 'name', 'username', ${u} -> 'username', 'email', ${u} -> 'email',
+  'division', CASE WHEN jsonb_typeof(${u} -> 'division') = 'object' THEN json_build_object(
+    'id', ${u} #> '{division,id}', 'name', ${u} #> '{division,name}',
+    'selfUri', '/api/v2/authorization/divisions/' || nullif(${u} #>> '{division,id}', '')) END,
+  'selfUri', '/api/v2/users/' || nullif(${u} ->> 'id', '')) END`
+
+/** The annotations of `r` in wire order (location, NULLs last, then id). */
+const annotations = (filter: string) => `(SELECT json_agg(json_build_object(
+    'id', a.id, 'name', a.name, 'type', a.type, 'location', a.location, 'durationMs', a.duration_ms,
+    'description', a.description, 'absoluteLocation', a.absolute_location, 'absoluteDurationMs', a.absolute_duration_ms,
+    'recordingLocation', a.recording_location, 'recordingDurationMs', a.recording_duration_ms,
+    'realtimeLocation', a.realtime_location, 'reason', a.reason, 'user', ${storedUser('a."user"')},
+    'selfUri', p.uri || r.id || '/annotations/' || a.id) ORDER BY a.location, a.id)
+  FROM annotations a WHERE a.recording_id = r.id${filter})`
+
+/**
+ * Every member of a Recording but `messagingTranscript`, in schema order. The jsonb members of chat and e-mail
+ * messages are sent as stored: the ingest keeps only what the response schema shows of them (reshaping them here
+ * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING, as
+ * applyView does (nothing is playable yet), so the common read needs no view applied in Node; a new recording
+ * without media has none anyway.
+ */
+const recordingMembers = `
+  'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
+  'startTime', ${iso('r.start_time')}, 'endTime', ${iso('r.end_time')},
+  'media', r.media, 'mediaSubtype', r.media_subtype, 'mediaSubject', r.media_subject,
+  'annotations', ${annotations('')},
+  'transcript', (SELECT json_agg(json_build_object(
+      'body', c.body, 'id', c.message_id, 'to', c."to", 'from', c."from", 'utc', c.utc, 'chat', c.chat,
+      'message', c.message, 'type', c.type, 'bodyType', c.body_type, 'senderCommunicationId', c.sender_communication_id,
+      'participantPurpose', c.participant_purpose, 'user', c."user") ORDER BY c.ordinal)
+    FROM chat_messages c WHERE c.recording_id = r.id),
+  'emailTranscript', (SELECT json_agg(json_build_object(
+      'htmlBody', e.html_body, 'textBody', e.text_body, 'id', e.message_id,
+      'to', e."to", 'cc', e.cc, 'bcc', e.bcc, 'from', e."from", 'replyTo', e.reply_to, 'subject', e.subject,
+      'attachments', e.attachments, 'time', ${iso('e.time')}) ORDER BY e.ordinal)
+    FROM email_messages e WHERE e.recording_id = r.id),
+  'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
+  'mediaUris', CASE WHEN r.file_state <> 'UPLOADING' THEN (SELECT json_object_agg(m.key, json_build_object(
+      'mediaUri', m.media_uri,
+      'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
+    FROM media_results m WHERE m.recording_id = r.id) END,
+  'estimatedTranscodeTimeMs', r.estimated_transcode_time_ms, 'actualTranscodeTimeMs', r.actual_transcode_time_ms,
+  'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
+  'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
+  'outputDurationMs', r.output_duration_ms, 'outputSizeInBytes', r.output_size_in_bytes,
+  'maxAllowedRestorationsForOrg', r.max_allowed_restorations_for_org,
+  'remainingRestorationsAllowedForOrg', r.remaining_restorations_allowed_for_org, 'sessionId', r.session_id,
+  'users', (SELECT json_agg(json_build_object(
+      'id', u.user_id, 'name', u.name, 'username', u.username, 'email', u.email,
+      'division', CASE WHEN u.division_id <> '' OR u.division_name <> '' THEN json_build_object(
+        'id', u.division_id, 'name', u.division_name,
+        'selfUri', '/api/v2/authorization/divisions/' || nullif(u.division_id, '')) END,
+      'selfUri', '/api/v2/users/' || nullif(u.user_id, '')) ORDER BY u.ordinal)
+    FROM recording_users u WHERE u.recording_id = r.id),
+  'recordingFileRole', r.recording_file_role, 'recordingErrorStatus', r.recording_error_status,
+  'originalRecordingStartTime', ${iso('r.original_recording_start_time')}, 'creationTime', ${iso('r.creation_time')},
+  'associatedConversationIds', CASE WHEN cardinality(r.associated_conversation_ids) > 0 THEN r.associated_conversation_ids END,
+  'selfUri', p.uri || r.id`
+
+/**
+ * A Recording as JSON text. json_strip_nulls drops absent members (and the empty child lists, which json_agg makes
+ * NULL), but it would also drop the nulls inside messaging messages, which are answered exactly as stored; so the
+ * messaging transcript is appended after stripping. (Written without derived tables: PostgreSQL plans this statement
+ * on every request, and each extra subquery level shows in the planning time.)
+ */
+const RECORDING_JSON = Prisma.raw(`(left(json_strip_nulls(json_build_object(${recordingMembers}))::text, -1)
+  || coalesce(',"messagingTranscript":' || (SELECT json_agg(m.data ORDER BY m.ordinal) FROM messaging_messages m WHERE m.recording_id = r.id), '')
+  || '}')`)
+
+/** RecordingMetadata as JSON text: the shared scalars, and only the annotations a client made (no reason). */
+const METADATA_JSON = Prisma.raw(`json_strip_nulls(json_build_object(
+  'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
+  'startTime', ${iso('r.start_time')}, 'endTime', ${iso('r.end_time')},
+  'media', r.media, 'mediaSubtype', r.media_subtype, 'mediaSubject', r.media_subject,
+  'annotations', ${annotations(' AND a.reason IS NULL')},
+  'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
+  'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
+  'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
+  'maxAllowedRestorationsForOrg', r.max_allowed_restorations_for_org,
+  'remainingRestorationsAllowedForOrg', r.remaining_restorations_allowed_for_org, 'sessionId', r.session_id,
+  'selfUri', p.uri || r.id))::text`)
+
+/** `p.uri`: computed in Node, so the encoding is exactly recordingSelfUri's (encodeURIComponent). */
+const uris = (conversationId: string) => Prisma.sql`(SELECT ${recordingSelfUri(conversationId, '')}::text AS uri) p`
+
+/** One recording of the key (which must hold a UUID), or none. */
+const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: RecordingKey) => Prisma.sql`
+  SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading
+  FROM recordings r, ${uris(conversationId)}
+  WHERE r.id = ${recordingId}::uuid AND r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
+
+/** Every recording of a conversation as one JSON array, oldest first; NULL when it has none. */
+const all = (json: Prisma.Sql, organizationId: string, conversationId: string) => Prisma.sql`
+  SELECT '[' || string_agg(${json}, ',' ORDER BY r.creation_time, r.id) || ']' AS json
+  FROM recordings r, ${uris(conversationId)}
+  WHERE r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
+
+export interface RecordingJson {
+  json: string
+  /** The file is UPLOADING: answered 202, and its mediaUris are already left out. */
+  uploading: boolean
+}
+
+export async function selectRecording(db: Db, key: RecordingKey): Promise<RecordingJson | undefined> {
+  const [row] = await db.$queryRaw<RecordingJson[]>(one(RECORDING_JSON, key))
+  return row
+}
+
+/** The JSON array of a conversation's recordings; undefined when it has none. */
+export async function selectRecordings(db: Db, organizationId: string, conversationId: string): Promise<string | undefined> {
+  const [row] = await db.$queryRaw<{ json: string | null }[]>(all(RECORDING_JSON, organizationId, conversationId))
+  return row?.json ?? undefined
+}
+
+export async function selectMetadata(db: Db, key: RecordingKey): Promise<string | undefined> {
+  const [row] = await db.$queryRaw<RecordingJson[]>(one(METADATA_JSON, key))
+  return row?.json
+}
+
+export async function selectMetadataList(db: Db, organizationId: string, conversationId: string): Promise<string | undefined> {
+  const [row] = await db.$queryRaw<{ json: string | null }[]>(all(METADATA_JSON, organizationId, conversationId))
+  return row?.json ?? undefined
+}
+
+// Ingest: rows are shaped in Node with the tables' column names, and each table gets ONE multi-row insert that unpacks
+// them with jsonb_populate_recordset (column types come from the table; columns not listed take their defaults). One
+// insert per transcript table also means its search trigger rebuilds the document only once.
+
+export interface RecordingRow {
+  id: string
+  organization_id: string
+  conversation_id: string
+  name?: string
+  path?: string
+  start_time: string | null
+  end_time: string | null
+  media?: string
+  media_subtype?: string
+  media_subject?: string
+  file_state: string
+  estimated_transcode_time_ms?: number
+  actual_transcode_time_ms?: number
+  archive_date: string | null
+  delete_date: string | null
+  output_duration_ms?: number
+  output_size_in_bytes?: number
+  session_id?: string
+  recording_file_role?: string
+  original_recording_start_time: string | null
+  associated_conversation_ids: string[]
+}
+
+/** The rows of one ingest, keyed by column name; jsonb columns hold objects. */
+export interface IngestRows {
+  recording: RecordingRow
+  annotations: object[]
+  chatMessages: object[]
+  emailMessages: object[]
+  messagingMessages: object[]
+  mediaResults: object[]
+  users: object[]
+}
+
+const RECORDING_COLUMNS = Prisma.raw(`id, organization_id, conversation_id, name, path, start_time, end_time, media,
+  media_subtype, media_subject, file_state, estimated_transcode_time_ms, actual_transcode_time_ms, archive_date,
+  delete_date, output_duration_ms, output_size_in_bytes, session_id, recording_file_role, original_recording_start_time,
+  associated_conversation_ids`)
+
+/** Each child table the ingest writes, with the columns it sets. */
+const CHILD_TABLES: [Exclude<keyof IngestRows, 'recording'>, string, string][] = [
+  ['annotations', 'annotations', `id, recording_id, name, type, location, duration_ms, absolute_location,
+    absolute_duration_ms, recording_location, recording_duration_ms, realtime_location, "user", description, reason`],
+  ['chatMessages', 'chat_messages', `recording_id, ordinal, message_id, body, "to", "from", utc, chat, message, type,
+    body_type, sender_communication_id, participant_purpose, "user"`],
+  ['emailMessages', 'email_messages', `recording_id, ordinal, message_id, subject, text_body, html_body, "from", "to",
+    cc, bcc, reply_to, attachments, "time"`],
+  ['messagingMessages', 'messaging_messages', `recording_id, ordinal, message_id, "timestamp", "from", purpose,
+    content_type, message_text, data`],
+  ['mediaResults', 'media_results', 'recording_id, key, media_uri, waveform_data'],
+  ['users', 'recording_users', `recording_id, organization_id, ordinal, user_id, name, username, email, division_id,
+    division_name`],
+]
+
+/**
+ * Writes a recording and its children (inside the caller's transaction) in ONE statement: each child table's insert
+ * is a data-modifying CTE of the recording's insert, which saves a round trip per child table. Their foreign keys,
+ * and the statement-level search triggers of the transcript tables, run at the end of the statement, when every row
+ * is there.
+ */
+export async function insertRecording(db: Db, rows: IngestRows): Promise<void> {
+  const children = CHILD_TABLES.filter(([field]) => rows[field].length > 0).map(([field, table, columns], i) => {
+    const [name, cols] = [Prisma.raw(table), Prisma.raw(columns)]
+    return Prisma.sql`${Prisma.raw(`child${i}`)} AS (INSERT INTO ${name} (${cols})
+      SELECT ${cols} FROM jsonb_populate_recordset(NULL::${name}, ${JSON.stringify(rows[field])}::jsonb))`
+  })
+  const recording = Prisma.sql`INSERT INTO recordings (${RECORDING_COLUMNS})
+    SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb)`
+  await db.$executeRaw(children.length > 0 ? Prisma.sql`WITH ${Prisma.join(children, ', ')} ${recording}` : recording)
+}
