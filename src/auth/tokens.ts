@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createSecretKey, randomBytes } from 'node:crypto'
 import { SignJWT, errors, jwtVerify } from 'jose'
 import { isPermission, type Permission } from './permissions.js'
 import type { ClientIdentity } from '../services/client-service.js'
@@ -19,7 +19,9 @@ export interface TokenSettings {
 export class InvalidTokenError extends Error {}
 
 /** Signs and checks access tokens. Checking needs no database: everything a request needs is in the token. */
-export function createTokenIssuer({ signingKey, issuer, ttlSeconds }: TokenSettings) {
+export function createTokenIssuer({ signingKey: secret, issuer, ttlSeconds }: TokenSettings) {
+  // A KeyObject made once: given raw bytes, jose imports the key again on every signature check.
+  const signingKey = createSecretKey(secret)
   return {
     ttlSeconds,
 

@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg'
+import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { PrismaClient } from '../generated/prisma/client.js'
 
@@ -17,8 +18,13 @@ export interface PrismaPluginOptions {
 export default fp<PrismaPluginOptions>(
   async (app, { databaseUrl, poolSize }) => {
     const prisma = new PrismaClient({
-      // A bounded connect: an unreachable database fails readiness quickly instead of hanging the probe.
-      adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 }),
+      // A bounded connect: an unreachable database fails readiness quickly instead of hanging the probe. Named
+      // statements are prepared once per connection; unnamed ones are parsed and planned again on every request,
+      // which cost more than running them (GET one: ~2.4 ms of parse + plan for 0.5 ms of execution).
+      adapter: new PrismaPg(
+        { connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: 5_000 },
+        { statementNameGenerator: (query) => `rs_${createHash('sha1').update(query.sql).digest('base64url')}` },
+      ),
     })
     app.decorate('prisma', prisma)
     app.addHook('onClose', async () => {
