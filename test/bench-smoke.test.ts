@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, expect, inject, it } from 'vitest'
+import { PROJECT_ROOT } from '../src/db/migrations.js'
+import { withAdminClient } from './database.js'
+
+/** The parts of bench/results/*.json this test reads. */
+interface BenchReport {
+  endpoints: { key: string; label: string; unavailable?: string; check?: string; service?: { rps: number; failed: number }; baseline?: { rps: number; failed: number } }[]
+  targets: { target: string; status: string }[]
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, output }))
+  })
+}
+
+// Performance targets are read from `npm run bench`, never asserted here: this only keeps the bench from rotting.
+describe('the benchmark (npm run bench) in smoke mode', () => {
+  it('seeds, drives the service and the baseline on every endpoint, and reports each', async () => {
+    const { serverUrl, prefix } = inject('testDatabase')
+    const built = await run([path.join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'bench/tsconfig.json'])
+    expect(built.code, built.output).toBe(0)
+
+    const out = await mkdtemp(path.join(os.tmpdir(), 'recording-store-bench-'))
+    // Named with the run's prefix, so the test run's teardown drops it even if this test dies half-way.
+    const database = `${prefix}bench`
+    try {
+      const bench = await run(['bench/dist/run.js', '--smoke', '--database', database, '--drop', '--out', out], { DATABASE_URL: serverUrl })
+      expect(bench.code, bench.output).toBe(0)
+      const report = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8')) as BenchReport
+      const table = await readFile(path.join(out, 'latest.md'), 'utf8')
+
+      expect(report.endpoints.map((endpoint) => endpoint.key)).toEqual(['get', 'list', 'first', 'deep', 'search', 'search-single', 'ingest'])
+      for (const endpoint of report.endpoints) {
+        const where = `${endpoint.label}:\n${bench.output}`
+        expect(endpoint.unavailable, where).toBeUndefined()
+        expect(endpoint.service?.rps, where).toBeGreaterThan(0)
+        expect(endpoint.baseline?.rps, where).toBeGreaterThan(0)
+        expect(endpoint.service?.failed, where).toBe(0)
+        expect(endpoint.baseline?.failed, where).toBe(0)
+        // The baseline must keep answering exactly what the service answers, or the ratios compare different work:
+        // when the service's answers change, bench/sql.ts has to follow.
+        expect(endpoint.check, where).toMatch(/^identical/)
+        expect(table).toContain(`| **${endpoint.label}** | service |`)
+      }
+      expect(report.targets.map((target) => target.status)).toHaveLength(6)
+      expect(table).toContain('### Targets')
+    } finally {
+      await rm(out, { recursive: true, force: true })
+      await withAdminClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
+    }
+  }, 240_000)
+})
