@@ -256,7 +256,8 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
           include: recordingInclude,
         })
       })
-      return toRecording(row)
+      // Same view as GET: nothing is playable while the media is uploading.
+      return applyView(toRecording(row), {})
     },
 
     /** Deletes a recording; its children go with it (ON DELETE CASCADE). */

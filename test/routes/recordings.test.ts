@@ -274,6 +274,16 @@ describe('PUT (Genesys retention semantics)', () => {
     expect(res.json()).toMatchObject({ fileState: 'RESTORED', restoreExpirationTime: '2030-12-24T00:00:00.000Z' })
   })
 
+  it('answers like GET while media is uploading: no mediaUris', async () => {
+    const conversationId = randomUUID()
+    const created = await ingest(ctx, conversationId, audioRecording)
+    await ctx.sql.query(`UPDATE recordings SET file_state = 'UPLOADING' WHERE id = $1`, [created.id])
+    const res = await put(conversationId, created.id as string, { deleteDate: '2031-01-01T00:00:00.000Z' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toMatchObject({ fileState: 'UPLOADING', deleteDate: '2031-01-01T00:00:00.000Z' })
+    expect(res.json()).not.toHaveProperty('mediaUris')
+  })
+
   it('refuses bad dates without changing anything', async () => {
     const conversationId = randomUUID()
     const created = await ingest(ctx, conversationId, audioRecording)
