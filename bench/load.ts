@@ -171,11 +171,13 @@ export interface Run {
 async function cpuSnapshot(server: Server, backends: (server: Server) => Promise<number[] | undefined>) {
   const pids = await backends(server)
   if (!pids) return undefined
-  const snapshot = new Map<number, number>()
-  for (const pid of [server.pid, ...pids]) {
+  const own = cpuMs(server.pid)
+  if (own === undefined) return undefined
+  const snapshot = new Map<number, number>([[server.pid, own]])
+  for (const pid of pids) {
+    // A backend can close between the query and here (an idle pool connection timing out): it is left out.
     const ms = cpuMs(pid)
-    if (ms === undefined) return undefined
-    snapshot.set(pid, ms)
+    if (ms !== undefined) snapshot.set(pid, ms)
   }
   return snapshot
 }
