@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import type { ClientSummary } from '../src/services/client-service.js'
 import { randomUUID } from 'node:crypto'
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
@@ -65,14 +66,7 @@ async function createClient(env: Record<string, string>, org: string, name: stri
   return created
 }
 
-interface Listed {
-  clientId: string
-  name: string
-  organization: string
-  permissions: string[]
-  createdAt: string
-  revokedAt?: string
-}
+type Listed = ClientSummary
 
 async function listClients(env: Record<string, string>): Promise<{ clients: Listed[]; stdout: string }> {
   const result = await cli(['list'], env)
