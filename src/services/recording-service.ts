@@ -172,22 +172,16 @@ const changesContent = (o: ViewOptions) =>
 export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
   return {
     /**
-     * Stores a recording with all its children in one transaction: one statement writes them all (one multi-row
-     * insert per table), then the answer comes from the same statement as a read.
+     * Stores a recording with all its children in one statement (one multi-row insert per table; a statement is a
+     * transaction), which also answers the stored recording.
      */
     async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<{ id: string; selfUri: string; json: string }> {
       if (input.conversationId !== undefined && input.conversationId !== conversationId) {
         throw new InvalidRequestError(`conversationId in the body (${input.conversationId}) differs from the path (${conversationId})`, 'conversationId')
       }
       const rows = ingestRows(organizationId, conversationId, input)
-      const key = { organizationId, conversationId, recordingId: rows.recording.id }
-      const json = await prisma.$transaction(async (tx) => {
-        await insertRecording(tx, rows)
-        const written = await selectRecording(tx, key)
-        if (!written) throw new Error(`recording ${key.recordingId} not readable in the transaction that wrote it`)
-        return written.json
-      })
-      return { id: key.recordingId, selfUri: recordingSelfUri(conversationId, key.recordingId), json }
+      const json = await insertRecording(prisma, rows)
+      return { id: rows.recording.id, selfUri: recordingSelfUri(conversationId, rows.recording.id), json }
     },
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */

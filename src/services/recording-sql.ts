@@ -24,14 +24,25 @@ const storedUser = (u: string) => `CASE WHEN jsonb_typeof(${u}) = 'object' THEN 
     'selfUri', '/api/v2/authorization/divisions/' || nullif(${u} #>> '{division,id}', '')) END,
   'selfUri', '/api/v2/users/' || nullif(${u} ->> 'id', '')) END`
 
+/**
+ * Where the child lists of a recording are read from: the tables, or, in the statement that ingests the recording,
+ * the rows that statement inserts (its own inserts are not visible to it in the tables).
+ */
+type Sources = Record<ChildTable, string>
+type ChildTable = 'annotations' | 'chat_messages' | 'email_messages' | 'messaging_messages' | 'media_results' | 'recording_users'
+const TABLES: Sources = {
+  annotations: 'annotations', chat_messages: 'chat_messages', email_messages: 'email_messages',
+  messaging_messages: 'messaging_messages', media_results: 'media_results', recording_users: 'recording_users',
+}
+
 /** The annotations of `r` in wire order (location, NULLs last, then id). */
-const annotations = (filter: string) => `(SELECT json_agg(json_build_object(
+const annotations = (filter: string, from = TABLES.annotations) => `(SELECT json_agg(json_build_object(
     'id', a.id, 'name', a.name, 'type', a.type, 'location', a.location, 'durationMs', a.duration_ms,
     'description', a.description, 'absoluteLocation', a.absolute_location, 'absoluteDurationMs', a.absolute_duration_ms,
     'recordingLocation', a.recording_location, 'recordingDurationMs', a.recording_duration_ms,
     'realtimeLocation', a.realtime_location, 'reason', a.reason, 'user', ${storedUser('a."user"')},
     'selfUri', p.uri || r.id || '/annotations/' || a.id) ORDER BY a.location, a.id)
-  FROM annotations a WHERE a.recording_id = r.id${filter})`
+  FROM ${from} a WHERE a.recording_id = r.id${filter})`
 
 /**
  * Every member of a Recording but `messagingTranscript`, in schema order. The jsonb members of chat and e-mail
@@ -40,26 +51,26 @@ const annotations = (filter: string) => `(SELECT json_agg(json_build_object(
  * applyView does (nothing is playable yet), so the common read needs no view applied in Node; a new recording
  * without media has none anyway.
  */
-const recordingMembers = `
+const recordingMembers = (s: Sources) => `
   'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
   'startTime', ${iso('r.start_time')}, 'endTime', ${iso('r.end_time')},
   'media', r.media, 'mediaSubtype', r.media_subtype, 'mediaSubject', r.media_subject,
-  'annotations', ${annotations('')},
+  'annotations', ${annotations('', s.annotations)},
   'transcript', (SELECT json_agg(json_build_object(
       'body', c.body, 'id', c.message_id, 'to', c."to", 'from', c."from", 'utc', c.utc, 'chat', c.chat,
       'message', c.message, 'type', c.type, 'bodyType', c.body_type, 'senderCommunicationId', c.sender_communication_id,
       'participantPurpose', c.participant_purpose, 'user', c."user") ORDER BY c.ordinal)
-    FROM chat_messages c WHERE c.recording_id = r.id),
+    FROM ${s.chat_messages} c WHERE c.recording_id = r.id),
   'emailTranscript', (SELECT json_agg(json_build_object(
       'htmlBody', e.html_body, 'textBody', e.text_body, 'id', e.message_id,
       'to', e."to", 'cc', e.cc, 'bcc', e.bcc, 'from', e."from", 'replyTo', e.reply_to, 'subject', e.subject,
       'attachments', e.attachments, 'time', ${iso('e.time')}) ORDER BY e.ordinal)
-    FROM email_messages e WHERE e.recording_id = r.id),
+    FROM ${s.email_messages} e WHERE e.recording_id = r.id),
   'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
   'mediaUris', CASE WHEN r.file_state <> 'UPLOADING' THEN (SELECT json_object_agg(m.key, json_build_object(
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
-    FROM media_results m WHERE m.recording_id = r.id) END,
+    FROM ${s.media_results} m WHERE m.recording_id = r.id) END,
   'estimatedTranscodeTimeMs', r.estimated_transcode_time_ms, 'actualTranscodeTimeMs', r.actual_transcode_time_ms,
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
   'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
@@ -72,7 +83,7 @@ const recordingMembers = `
         'id', u.division_id, 'name', u.division_name,
         'selfUri', '/api/v2/authorization/divisions/' || nullif(u.division_id, '')) END,
       'selfUri', '/api/v2/users/' || nullif(u.user_id, '')) ORDER BY u.ordinal)
-    FROM recording_users u WHERE u.recording_id = r.id),
+    FROM ${s.recording_users} u WHERE u.recording_id = r.id),
   'recordingFileRole', r.recording_file_role, 'recordingErrorStatus', r.recording_error_status,
   'originalRecordingStartTime', ${iso('r.original_recording_start_time')}, 'creationTime', ${iso('r.creation_time')},
   'associatedConversationIds', CASE WHEN cardinality(r.associated_conversation_ids) > 0 THEN r.associated_conversation_ids END,
@@ -84,9 +95,10 @@ const recordingMembers = `
  * messaging transcript is appended after stripping. (Written without derived tables: PostgreSQL plans this statement
  * on every request, and each extra subquery level shows in the planning time.)
  */
-const RECORDING_JSON = Prisma.raw(`(left(json_strip_nulls(json_build_object(${recordingMembers}))::text, -1)
-  || coalesce(',"messagingTranscript":' || (SELECT json_agg(m.data ORDER BY m.ordinal) FROM messaging_messages m WHERE m.recording_id = r.id), '')
-  || '}')`)
+const recordingJson = (s: Sources) => `(left(json_strip_nulls(json_build_object(${recordingMembers(s)}))::text, -1)
+  || coalesce(',"messagingTranscript":' || (SELECT json_agg(m.data ORDER BY m.ordinal) FROM ${s.messaging_messages} m WHERE m.recording_id = r.id), '')
+  || '}')`
+const RECORDING_JSON = Prisma.raw(recordingJson(TABLES))
 
 /** RecordingMetadata as JSON text: the shared scalars, and only the annotations a client made (no reason). */
 const METADATA_JSON = Prisma.raw(`json_strip_nulls(json_build_object(
@@ -145,7 +157,9 @@ export async function selectMetadataList(db: Db, organizationId: string, convers
 
 // Ingest: rows are shaped in Node with the tables' column names, and each table gets ONE multi-row insert that unpacks
 // them with jsonb_populate_recordset (column types come from the table; columns not listed take their defaults). One
-// insert per transcript table also means its search trigger rebuilds the document only once.
+// insert per transcript table also means its search trigger rebuilds the document only once. The inserts are the
+// data-modifying CTEs of one statement, which also answers the stored recording as JSON: one round trip, and one
+// transaction by itself.
 
 export interface RecordingRow {
   id: string
@@ -188,7 +202,7 @@ const RECORDING_COLUMNS = Prisma.raw(`id, organization_id, conversation_id, name
   associated_conversation_ids`)
 
 /** Each child table the ingest writes, with the columns it sets. */
-const CHILD_TABLES: [Exclude<keyof IngestRows, 'recording'>, string, string][] = [
+const CHILD_TABLES: [Exclude<keyof IngestRows, 'recording'>, ChildTable, string][] = [
   ['annotations', 'annotations', `id, recording_id, name, type, location, duration_ms, absolute_location,
     absolute_duration_ms, recording_location, recording_duration_ms, realtime_location, "user", description, reason`],
   ['chatMessages', 'chat_messages', `recording_id, ordinal, message_id, body, "to", "from", utc, chat, message, type,
@@ -202,19 +216,34 @@ const CHILD_TABLES: [Exclude<keyof IngestRows, 'recording'>, string, string][] =
     division_name`],
 ]
 
+/** The ingest's answer, per set of child tables written (a table without new rows is read as it is: it has none). */
+const insertedJson = new Map<string, Prisma.Sql>()
+function insertedRecordingJson(written: ChildTable[]): Prisma.Sql {
+  const key = written.join()
+  let json = insertedJson.get(key)
+  if (!json) {
+    json = Prisma.raw(recordingJson({ ...TABLES, ...Object.fromEntries(written.map((table) => [table, `new_${table}`])) }))
+    insertedJson.set(key, json)
+  }
+  return json
+}
+
 /**
- * Writes a recording and its children (inside the caller's transaction) in ONE statement: each child table's insert
- * is a data-modifying CTE of the recording's insert, which saves a round trip per child table. Their foreign keys,
- * and the statement-level search triggers of the transcript tables, run at the end of the statement, when every row
- * is there.
+ * Writes a recording and its children in ONE statement and answers it as JSON text. Each child table's insert is a
+ * data-modifying CTE of the statement; their foreign keys, and the statement-level search triggers of the
+ * transcript tables, run at the end of the statement, when every row is there. Any failure undoes all of it.
  */
-export async function insertRecording(db: Db, rows: IngestRows): Promise<void> {
-  const children = CHILD_TABLES.filter(([field]) => rows[field].length > 0).map(([field, table, columns], i) => {
+export async function insertRecording(db: Db, rows: IngestRows): Promise<string> {
+  const written = CHILD_TABLES.filter(([field]) => rows[field].length > 0)
+  const children = written.map(([field, table, columns]) => {
     const [name, cols] = [Prisma.raw(table), Prisma.raw(columns)]
-    return Prisma.sql`${Prisma.raw(`child${i}`)} AS (INSERT INTO ${name} (${cols})
-      SELECT ${cols} FROM jsonb_populate_recordset(NULL::${name}, ${JSON.stringify(rows[field])}::jsonb))`
+    return Prisma.sql`${Prisma.raw(`new_${table}`)} AS (INSERT INTO ${name} (${cols})
+      SELECT ${cols} FROM jsonb_populate_recordset(NULL::${name}, ${JSON.stringify(rows[field])}::jsonb) RETURNING *)`
   })
-  const recording = Prisma.sql`INSERT INTO recordings (${RECORDING_COLUMNS})
-    SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb)`
-  await db.$executeRaw(children.length > 0 ? Prisma.sql`WITH ${Prisma.join(children, ', ')} ${recording}` : recording)
+  const recording = Prisma.sql`new_recording AS (INSERT INTO recordings (${RECORDING_COLUMNS})
+    SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb) RETURNING *)`
+  const [row] = await db.$queryRaw<{ json: string }[]>(Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')}
+    SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json FROM new_recording r, ${uris(rows.recording.conversation_id)}`)
+  if (!row) throw new Error(`the insert of recording ${rows.recording.id} answered no row`)
+  return row.json
 }
