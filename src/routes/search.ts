@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS } from '../schemas/error-body.js'
 import { SearchQuerySchema, SearchResultSchema } from '../schemas/search.js'
+import { sendBody } from './recordings.js'
 
 /** `GET /api/v2/recordings`: every recording of the organization, filtered, sorted and paged by cursor (extension). */
 export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -20,5 +21,5 @@ export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: SearchQuerySchema,
       response: { 200: SearchResultSchema, ...READ_ERRORS },
     },
-  }, async (request) => search.search(request.organizationId, request.query))
+  }, async (request, reply) => sendBody(reply, await search.search(request.organizationId, request.query)))
 }

@@ -150,6 +150,18 @@ export async function selectMetadata(db: Db, key: RecordingKey): Promise<string 
   return row?.json
 }
 
+/**
+ * The metadata of the recordings `ids` (of the organization), as JSON text each, in the order given. `uris` are
+ * their selfUris without the id, as `recordingSelfUri` writes them. A recording deleted meanwhile is left out.
+ */
+export async function selectMetadataOf(db: Db, organizationId: string, ids: string[], uris: string[]): Promise<{ id: string; json: string }[]> {
+  return db.$queryRaw<{ id: string; json: string }[]>`
+    SELECT r.id, ${METADATA_JSON} AS json
+    FROM unnest(${ids}::uuid[], ${uris}::text[]) WITH ORDINALITY AS p(id, uri, i)
+    JOIN recordings r ON r.id = p.id AND r.organization_id = ${organizationId}::uuid
+    ORDER BY p.i`
+}
+
 export async function selectMetadataList(db: Db, organizationId: string, conversationId: string): Promise<string | undefined> {
   const [row] = await db.$queryRaw<{ json: string | null }[]>(all(METADATA_JSON, organizationId, conversationId))
   return row?.json ?? undefined

@@ -1,8 +1,10 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { InvalidRequestError } from '../errors.js'
-import { MAX_PAGE_SIZE, type SearchHit, type SearchQuery, type SearchResult } from '../schemas/search.js'
+import { MAX_PAGE_SIZE, type SearchQuery, type SearchResult } from '../schemas/search.js'
 import type { CursorCodec } from './cursor.js'
-import { metadataInclude, toRecordingMetadata } from './recording-mapper.js'
+import { recordingSelfUri } from './recording-mapper.js'
+import type { Body } from './recording-service.js'
+import { selectMetadataOf } from './recording-sql.js'
 
 const DEFAULT_PAGE_SIZE = 25
 /** Markers around matches in snippets: plain text, safe to show as is or to turn into markup. */
@@ -48,7 +50,10 @@ function textQuery(q: string): Prisma.Sql {
 }
 
 export function createSearchService({ prisma, cursors }: { prisma: PrismaClient; cursors: CursorCodec }) {
-  /** The page query: ids and sort keys only, read off an index led by the organization. Exported for plan tests. */
+  /**
+   * The page query: ids, conversations and sort keys only, read off an index led by the organization. Exported for
+   * plan tests.
+   */
   function pageQuery(organizationId: string, query: SearchQuery, after?: { key: string | number; id: string }, limit = DEFAULT_PAGE_SIZE) {
     const sortBy = query.sortBy ?? 'startTime'
     if (sortBy === 'relevance' && !query.q) throw new InvalidRequestError('sortBy=relevance needs q', 'sortBy', 'querystring')
@@ -94,7 +99,7 @@ export function createSearchService({ prisma, cursors }: { prisma: PrismaClient;
     // read the matches off the due-date index and sort those instead.
     const dueFilter = (query.archiveDateBefore || query.deleteDateBefore) && sortBy !== 'relevance'
     const orderKey = dueFilter ? Prisma.sql`(${key} + interval '0 seconds')` : key
-    return Prisma.sql`SELECT r.id, ${key} AS key FROM recordings r
+    return Prisma.sql`SELECT r.id, r.conversation_id, ${key} AS key FROM recordings r
       WHERE ${Prisma.join(where, ' AND ')}
       ORDER BY ${orderKey} ${direction}, r.id ${direction}
       LIMIT ${limit}`
@@ -150,35 +155,35 @@ export function createSearchService({ prisma, cursors }: { prisma: PrismaClient;
       )
     },
 
-    /** One page of the organization's recordings, newest (or most relevant) first unless asked otherwise. */
-    async search(organizationId: string, query: SearchQuery): Promise<SearchResult> {
+    /**
+     * One page of the organization's recordings, newest (or most relevant) first unless asked otherwise, as JSON
+     * text: the entities are the metadata JSON that PostgreSQL builds, as for GET recordingmetadata.
+     */
+    async search(organizationId: string, query: SearchQuery): Promise<Body<SearchResult>> {
       const pageSize = Math.min(query.pageSize ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
       const listing = listingOf(query)
       const after = query.cursor ? cursors.decode(query.cursor, organizationId, listing) : undefined
       // One row more than the page tells whether there is a next page.
-      const rows = await prisma.$queryRaw<{ id: string; key: Date | number }[]>(pageQuery(organizationId, query, after, pageSize + 1))
+      const rows = await prisma.$queryRaw<{ id: string; conversation_id: string; key: Date | number }[]>(pageQuery(organizationId, query, after, pageSize + 1))
       const page = rows.slice(0, pageSize)
       const last = page.at(-1)
 
-      const [recordings, excerpts] = await Promise.all([
-        prisma.recording.findMany({ where: { id: { in: page.map((row) => row.id) }, organizationId }, include: metadataInclude }),
-        query.q && page.length > 0 ? snippets(page.map((row) => row.id), query.q) : Promise.resolve(new Map<string, string>()),
+      const ids = page.map((row) => row.id)
+      const [entities, excerpts] = page.length === 0 ? [[], new Map<string, string>()] : await Promise.all([
+        selectMetadataOf(prisma, organizationId, ids, page.map((row) => recordingSelfUri(row.conversation_id, ''))),
+        query.q ? snippets(ids, query.q) : new Map<string, string>(),
       ])
-      const byId = new Map(recordings.map((row) => [row.id, row]))
-      const entities = page.flatMap((row): SearchHit[] => {
-        const recording = byId.get(row.id)
-        if (!recording) return [] // deleted between the two reads
-        const snippet = excerpts.get(row.id)
-        return [{ ...toRecordingMetadata(recording), ...(snippet ? { snippet } : {}) }]
-      })
       const next = rows.length > pageSize && last
         ? cursors.encode({ key: last.key instanceof Date ? last.key.toISOString() : last.key, id: last.id }, organizationId, listing)
         : undefined
+      // The metadata objects are never empty (an id at least), so a snippet joins them as one more member.
+      const hits = entities.map(({ id, json }) => {
+        const snippet = excerpts.get(id)
+        return snippet === undefined ? json : `${json.slice(0, -1)},"snippet":${JSON.stringify(snippet)}}`
+      })
+      const uriOf = (cursor?: string) => JSON.stringify(uri(query, pageSize, cursor))
       return {
-        entities,
-        pageSize,
-        selfUri: uri(query, pageSize, query.cursor),
-        ...(next ? { nextUri: uri(query, pageSize, next) } : {}),
+        json: `{"entities":[${hits.join(',')}],"pageSize":${pageSize},"selfUri":${uriOf(query.cursor)}${next ? `,"nextUri":${uriOf(next)}` : ''}}`,
       }
     },
   }

@@ -708,6 +708,22 @@ describe('GET /api/v2/recordings?q=: full text', () => {
     for (const entity of (await page(t, { pageSize: 100 })).entities) expect(entity).not.toHaveProperty('snippet')
   })
 
+  it('answers a snippet with quotes, backslashes and markers as valid JSON, and links a conversation id that needs encoding', async () => {
+    const other = await tenant('search-escapes')
+    const conversationId = 'conv 1/"ä"?&'
+    const created = await ingest(other, encodeURIComponent(conversationId), {
+      ...chatRecording,
+      transcript: [{ ...chatRecording.transcript[0], body: 'a "quoted" \\ backslashed **starred** escapade\nnext line' }],
+    })
+    const result = await page(other, { q: 'escapade' })
+    expect(result.entities).toHaveLength(1)
+    const [entity] = result.entities
+    expect(entity?.snippet).toContain('a "quoted" \\ backslashed **starred** **escapade**')
+    expect(entity?.selfUri).toBe(`/api/v2/conversations/${encodeURIComponent(conversationId)}/recordings/${created.id}`)
+    const metadata = await other.inject({ method: 'GET', url: `/api/v2/conversations/${encodeURIComponent(conversationId)}/recordingmetadata/${created.id}` })
+    expect({ ...metadata.json<RecordingMetadata>(), snippet: entity?.snippet }).toEqual(entity)
+  })
+
   it('never returns another organization\'s matching recordings', async () => {
     for (const q of ['refund', 'Rückerstattung', '返金', '"need a refund"', 'refu*']) {
       const mine = (await page(t, { q, pageSize: 100 })).entities.map((e) => e.id)
