@@ -55,6 +55,12 @@ export const ConfigSchema = Type.Object({
     default: 'simple',
     description: 'PostgreSQL text search configuration for full-text search (simple matches words literally, in any language; english, german, ... stem).',
   }),
+  HEAP_GROWING_PERCENT: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 50,
+    description: 'How far the JavaScript heap may grow past its live data before a full collection, in percent; 0 leaves it to V8 (faster by ~5%, ~90 MB more under load).',
+  }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     default: 10_000,

@@ -1,4 +1,5 @@
 import closeWithGrace from 'close-with-grace'
+import v8 from 'node:v8'
 import { pino } from 'pino'
 import { buildApp, type App } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
@@ -45,6 +46,9 @@ try {
   process.exit(1)
 }
 const logger = createLogger(config)
+// Under load V8 lets the heap grow to several times its live data before a full collection (measured: peak RSS ~270
+// MB at 50 connections); a bounded growth keeps it near 190 MB for a few percent of throughput.
+if (config.HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.HEAP_GROWING_PERCENT}`)
 
 let embedded: EmbeddedDatabase | undefined
 try {
