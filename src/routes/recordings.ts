@@ -91,14 +91,14 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: UpdateRecordingSchema,
       response: { 200: RecordingSchema, ...WRITE_ERRORS },
     },
-  }, async (request) => {
-    const recording = await recordings.updateRetention(
+  }, async (request, reply) => {
+    const { json, archiveDate, deleteDate } = await recordings.updateRetention(
       { organizationId: request.organizationId, ...request.params },
       request.body ?? {},
       { clearExport: request.query.clearExport },
     )
-    audit(request, 'recording.updateRetention', { ...request.params, archiveDate: recording.archiveDate, deleteDate: recording.deleteDate })
-    return recording
+    audit(request, 'recording.updateRetention', { ...request.params, archiveDate: archiveDate?.toISOString(), deleteDate: deleteDate?.toISOString() })
+    return sendBody(reply, { json })
   })
 
   app.delete('/:recordingId', {

@@ -3,7 +3,7 @@ import { InvalidRequestError, NotFoundError } from '../errors.js'
 import type {
   ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, Recording, UpdateRecording,
 } from '../schemas/recording.js'
-import { compact, recordingInclude, recordingSelfUri, toRecording, toStoredUser } from './recording-mapper.js'
+import { compact, recordingSelfUri, toStoredUser } from './recording-mapper.js'
 import { applyView, withScreenPauses } from './recording-view.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import {
@@ -217,15 +217,20 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
 
     /**
      * Genesys PUT semantics: only the retention dates are applied (absent or null clears one), plus `clearExport`.
-     * A date in the past is refused unless it is the value already stored (clients echo what they read).
+     * A date in the past is refused unless it is the value already stored (clients echo what they read). Answers the
+     * updated recording as JSON text, and the dates now stored.
      */
-    async updateRetention(key: RecordingKey, input: UpdateRecording, options: { clearExport?: boolean } = {}): Promise<Recording> {
+    async updateRetention(
+      key: RecordingKey,
+      input: UpdateRecording,
+      options: { clearExport?: boolean } = {},
+    ): Promise<{ json: string; archiveDate: Date | null; deleteDate: Date | null }> {
       const where = whereKey(key)
       if (!where) throw notFound(key)
       const archiveDate = date(input.archiveDate)
       const deleteDate = date(input.deleteDate)
       assertRetentionOrder(archiveDate, deleteDate)
-      const row = await prisma.$transaction(async (tx) => {
+      return prisma.$transaction(async (tx) => {
         const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true } })
         if (!current) throw notFound(key)
         const now = Date.now()
@@ -239,7 +244,7 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
         }
         // Moving the archive date of archived media restores it until that date.
         const restore = current.fileState === 'ARCHIVED' && archiveDate !== null && archiveDate.getTime() !== current.archiveDate?.getTime()
-        return tx.recording.update({
+        await tx.recording.update({
           where: { id: current.id },
           data: {
             archiveDate,
@@ -247,11 +252,13 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
             ...(options.clearExport ? { exportDate: null } : {}),
             ...(restore ? { fileState: 'RESTORED', restoreExpirationTime: archiveDate } : {}),
           },
-          include: recordingInclude,
+          select: { id: true },
         })
+        // The answer is what GET answers (no mediaUris while the media is uploading), read in the same transaction.
+        const written = await selectRecording(tx, key)
+        if (!written) throw new Error(`recording ${key.recordingId} not readable in the transaction that updated it`)
+        return { json: written.json, archiveDate, deleteDate }
       })
-      // Same view as GET: nothing is playable while the media is uploading.
-      return applyView(toRecording(row), {})
     },
 
     /** Deletes a recording; its children go with it (ON DELETE CASCADE). */

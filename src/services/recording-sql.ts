@@ -2,10 +2,11 @@ import { Prisma } from '../generated/prisma/client.js'
 import { recordingSelfUri } from './recording-mapper.js'
 import type { RecordingKey } from './recording-key.js'
 
-// The hot paths in raw SQL through Prisma. Per request, Prisma's query compiler, its row mapping and the
-// Date -> string round trip of every timestamp cost far more than PostgreSQL does; here one statement per read makes
-// PostgreSQL build the wire JSON itself, which Node passes through as a string. The JSON must stay exactly what
-// `toRecording` / `toRecordingMetadata` and the route schemas produce (test/routes/recording-sql.test.ts compares them).
+// Every answer that carries a recording, in raw SQL through Prisma. Per request, Prisma's query compiler, its row
+// mapping and the Date -> string round trip of every timestamp cost far more than PostgreSQL does; here one statement
+// per read makes PostgreSQL build the wire JSON itself, which Node passes through as a string. The JSON must stay
+// what the route schemas describe: test/routes/recording-sql.test.ts holds it to a second, object-based mapping of
+// the same rows (test/wire-oracle.ts) serialized by those schemas.
 //
 // Every expression below is static text over the aliases `r` (the recording row) and `p` (`p.uri`, the recording
 // selfUri without the id); request values only ever enter as bound parameters of the statements at the end.
