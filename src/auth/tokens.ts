@@ -10,8 +10,8 @@ export const TOKEN_AUDIENCE = 'recording-store-api'
 const CLOCK_TOLERANCE_SECONDS = 60
 /**
  * Tokens whose signature and claims were checked, kept until they expire: a client sends the same token for hours,
- * and checking an HMAC through WebCrypto cost more CPU than the rest of a cached read (a sixth of a GET's time).
- * Bounded; when full, the oldest entry goes.
+ * and checking its HMAC through WebCrypto on every request took a sixth of the CPU of a GET. Bounded; when full, the
+ * oldest entry goes.
  */
 const VERIFIED_CAPACITY = 1024
 
