@@ -47,6 +47,9 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   }
 }
 
+/** The HTTP methods the API answers. */
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
+
 export const recordingsUrl = (conversationId: string) => `/api/v2/conversations/${conversationId}/recordings`
 
 /** Ingests a recording through the API and returns what the store answered. */

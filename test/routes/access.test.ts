@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ALL_PERMISSIONS, REQUIRES, SECURITY_SCHEME, type Permission } from '../../src/auth/permissions.js'
 import type { Annotation, Recording } from '../../src/schemas/recording.js'
 import { audioRecording, chatRecording } from '../fixtures.js'
-import { createOrganization, createTestContext, expectErrorBody, recordingsUrl, rowCounts, type TestContext } from '../helpers.js'
+import { createOrganization, createTestContext, expectErrorBody, recordingsUrl, rowCounts, type Method, type TestContext } from '../helpers.js'
 
 /**
  * Who may do what: every /api/v2 operation against the permissions its OpenAPI `security` lists (one alternative
@@ -19,8 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctx.close()
 })
-
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
 
 /** What a request addresses. */
 interface Target {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Annotation, Recording } from '../../src/schemas/recording.js'
 import { audioRecording } from '../fixtures.js'
-import { createTestContext, expectErrorBody, ingest, recordingsUrl, rowCounts, type TestContext } from '../helpers.js'
+import { createTestContext, expectErrorBody, ingest, recordingsUrl, rowCounts, type Method, type TestContext } from '../helpers.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -13,8 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctx.close()
 })
-
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
 
 const annotationsUrl = (conversationId: string, recordingId: string) => `${recordingsUrl(conversationId)}/${recordingId}/annotations`
 
