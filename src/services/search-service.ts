@@ -125,9 +125,9 @@ export function createSearchService({ prisma, cursors }: { prisma: PrismaClient;
     sortOrder: query.sortOrder ?? 'desc',
   })
 
-  function uri(query: SearchQuery, pageSize: number, cursor?: string) {
+  function uri(listing: ReturnType<typeof listingOf>, pageSize: number, cursor?: string) {
     const params = new URLSearchParams()
-    for (const [name, value] of Object.entries(listingOf(query))) params.set(name, String(value))
+    for (const [name, value] of Object.entries(listing)) params.set(name, String(value))
     params.set('pageSize', String(pageSize))
     if (cursor) params.set('cursor', cursor)
     return `/api/v2/recordings?${params.toString()}`
@@ -181,7 +181,7 @@ export function createSearchService({ prisma, cursors }: { prisma: PrismaClient;
         const snippet = excerpts.get(id)
         return snippet === undefined ? json : `${json.slice(0, -1)},"snippet":${JSON.stringify(snippet)}}`
       })
-      const uriOf = (cursor?: string) => JSON.stringify(uri(query, pageSize, cursor))
+      const uriOf = (cursor?: string) => JSON.stringify(uri(listing, pageSize, cursor))
       return {
         json: `{"entities":[${hits.join(',')}],"pageSize":${pageSize},"selfUri":${uriOf(query.cursor)}${next ? `,"nextUri":${uriOf(next)}` : ''}}`,
       }
