@@ -34,7 +34,8 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description:
         'Stores a recording with its transcript, annotations, users and media links in one transaction. Accepts the ' +
         'producer-owned Recording fields plus archiveDate, deleteDate, annotations and media stored elsewhere ' +
-        '(mediaUris, path, transcode and output figures). Unknown properties are refused.',
+        '(mediaUris, path, transcode and output figures). Unknown properties are refused, and so are retention dates in ' +
+        'the past and media links that are not absolute http(s) URLs.',
       tags,
       params: ConversationParams,
       body: CreateRecordingSchema,

@@ -23,6 +23,13 @@ export const INT32_MAX = 2_147_483_647
 export const Int32 = (description?: string) =>
   Type.Integer({ minimum: 0, maximum: INT32_MAX, ...(description ? { description } : {}) })
 
+/**
+ * An absolute http(s) URL. Players and browsers are handed these as they are: a relative path would resolve against
+ * whatever page shows it, and `javascript:` or `file:` must never reach one.
+ */
+export const HttpUrl = (maxLength: number, description?: string) =>
+  Type.String({ maxLength, format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]+', ...(description ? { description } : {}) })
+
 /** A free-text value with a sane upper bound, so a single field cannot hold the whole request. */
 export const Text = (maxLength = 1000, description?: string) =>
   Type.String({ maxLength, ...(description ? { description } : {}) })

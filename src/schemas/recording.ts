@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import {
-  ANNOTATION_REASONS, ARCHIVE_MEDIUMS, CHAT_BODY_TYPES, DateTime, FILE_STATES, INT32_MAX, Int32, Int64,
+  ANNOTATION_REASONS, ARCHIVE_MEDIUMS, CHAT_BODY_TYPES, DateTime, FILE_STATES, HttpUrl, INT32_MAX, Int32, Int64,
   MEDIA_KINDS, MEDIA_SUBTYPES, MESSAGING_CONTENT_TYPES, RECORDING_ERROR_STATUSES, RECORDING_FILE_ROLES,
   SOCIAL_VISIBILITIES, StringEnum, StringMap, Text, ConversationId,
 } from './common.js'
@@ -76,7 +76,7 @@ export const ChatMessageUserSchema = Type.Object(
     name: Opt(Type.String()),
     displayName: Opt(Type.String()),
     username: Opt(Type.String()),
-    images: Opt(Type.Array(Type.Object({ resolution: Opt(Type.String()), imageUri: Opt(Type.String()) }))),
+    images: Opt(Type.Array(Type.Object({ resolution: Opt(Type.String()), imageUri: Opt(HttpUrl(4000, 'Absolute http(s) URL of the image.')) }))),
   },
   { title: 'ChatMessageUser' },
 )
@@ -182,7 +182,7 @@ export type MessagingMessage = Static<typeof MessagingMessageSchema>
 
 export const MediaResultSchema = Type.Object(
   {
-    mediaUri: Opt(Text(4000, 'URL of a playable or downloadable rendition.')),
+    mediaUri: Opt(HttpUrl(4000, 'Absolute http(s) URL of a playable or downloadable rendition.')),
     waveformData: Opt(Type.Array(Type.Number(), { maxItems: 100_000 })),
   },
   { title: 'MediaResult' },

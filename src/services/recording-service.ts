@@ -22,6 +22,19 @@ function assertRetentionOrder(archiveDate: Date | null, deleteDate: Date | null)
   }
 }
 
+type Retention = { archiveDate: Date | null; deleteDate: Date | null }
+
+/** A retention date in the past is refused unless it is the value already stored (clients echo what they read). */
+function assertRetentionNotPast(next: Retention, stored: Retention = { archiveDate: null, deleteDate: null }) {
+  const now = Date.now()
+  for (const field of ['archiveDate', 'deleteDate'] as const) {
+    const date = next[field]
+    if (date && date.getTime() < now && date.getTime() !== stored[field]?.getTime()) {
+      throw new InvalidRequestError(`${field} must not be in the past`, field)
+    }
+  }
+}
+
 /**
  * Nothing is playable until media is attached, except for chats, e-mails and messaging, whose transcript is the
  * content.
@@ -54,7 +67,9 @@ const chatUser = (u: ChatMessageUser) =>
 
 /** The rows of one ingest, with fresh ids; the checks the body schema cannot express are made here. */
 function ingestRows(organizationId: string, conversationId: string, input: CreateRecording): IngestRows {
-  assertRetentionOrder(date(input.archiveDate), date(input.deleteDate))
+  const retention = { archiveDate: date(input.archiveDate), deleteDate: date(input.deleteDate) }
+  assertRetentionOrder(retention.archiveDate, retention.deleteDate)
+  assertRetentionNotPast(retention)
   const recordingId = uuid7()
   const startTime = instant(input.startTime)
   return {
@@ -233,15 +248,7 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
       return prisma.$transaction(async (tx) => {
         const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true } })
         if (!current) throw notFound(key)
-        const now = Date.now()
-        for (const [field, next, stored] of [
-          ['archiveDate', archiveDate, current.archiveDate],
-          ['deleteDate', deleteDate, current.deleteDate],
-        ] as const) {
-          if (next && next.getTime() < now && next.getTime() !== stored?.getTime()) {
-            throw new InvalidRequestError(`${field} must not be in the past`, field)
-          }
-        }
+        assertRetentionNotPast({ archiveDate, deleteDate }, current)
         // Moving the archive date of archived media restores it until that date.
         const restore = current.fileState === 'ARCHIVED' && archiveDate !== null && archiveDate.getTime() !== current.archiveDate?.getTime()
         await tx.recording.update({

@@ -117,6 +117,13 @@ describe('rejected requests', () => {
     ['a negative annotation location', { annotations: [{ location: -1 }] }, /annotations\[0\]\.location must be >= 0/],
     ['an int32 overflow', { outputSizeInBytes: 2_147_483_648 }, /outputSizeInBytes must be <= 2147483647/],
     ['deleteDate before archiveDate', { archiveDate: '2031-01-01T00:00:00Z', deleteDate: '2030-01-01T00:00:00Z' }, /deleteDate must not be before archiveDate/],
+    ['an archiveDate in the past', { archiveDate: '2020-01-01T00:00:00Z' }, /archiveDate must not be in the past/],
+    ['a deleteDate in the past, no archiveDate', { deleteDate: '2021-01-01T00:00:00Z' }, /deleteDate must not be in the past/],
+    ['a relative mediaUri', { mediaUris: { S: { mediaUri: '/media/a.webm' } } }, /mediaUris\.S\.mediaUri must match/],
+    ['a javascript: mediaUri', { mediaUris: { S: { mediaUri: 'javascript:alert(1)' } } }, /mediaUris\.S\.mediaUri must match/],
+    ['a file: mediaUri', { mediaUris: { WAV: { mediaUri: 'file:///etc/passwd' } } }, /mediaUris\.WAV\.mediaUri must match/],
+    ['a mediaUri without a host', { mediaUris: { S: { mediaUri: 'https:///a.webm' } } }, /mediaUris\.S\.mediaUri must match/],
+    ['an ftp imageUri', { media: 'chat', transcript: [{ user: { images: [{ imageUri: 'ftp://img.example/a.png' }] } }] }, /transcript\[0\]\.user\.images\[0\]\.imageUri must match/],
     ['a NUL character, which PostgreSQL cannot store', { name: 'a\u0000b' }, /NUL/],
     ['a lone surrogate, which PostgreSQL cannot store', '{"name":"\\ud800"}', /surrogate/],
     ['a __proto__ key', '{"name":"x","__proto__":{"polluted":true}}', /prototype|__proto__/i],
@@ -260,7 +267,11 @@ describe('PUT (Genesys retention semantics)', () => {
 
   it('accepts an unchanged past date that a client echoes back, refuses a new one', async () => {
     const conversationId = randomUUID()
-    const created = await ingest(ctx, conversationId, { ...audioRecording, archiveDate: '2020-01-01T00:00:00.000Z' })
+    const ingested = await ingest(ctx, conversationId, audioRecording)
+    // Ingest refuses past dates; a date that has passed since is what a client echoes back.
+    await ctx.sql.query(`UPDATE recordings SET archive_date = '2020-01-01T00:00:00Z' WHERE id = $1`, [ingested.id])
+    const created = (await get(conversationId, ingested.id as string)).json<Recording>()
+    expect(created.archiveDate).toBe('2020-01-01T00:00:00.000Z')
     expect((await put(conversationId, created.id as string, created)).statusCode).toBe(200)
     const body = expectErrorBody(await put(conversationId, created.id as string, { ...created, archiveDate: '2021-01-01T00:00:00.000Z' }), 400)
     expect(body.message).toMatch(/archiveDate must not be in the past/)
