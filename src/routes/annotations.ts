@@ -1,12 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { RecordingParams } from '../schemas/common.js'
+import { EXAMPLE_IDS, RecordingParams } from '../schemas/common.js'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS, WRITE_ERRORS, NoContent } from '../schemas/error-body.js'
 import { audit } from './audit.js'
 import { AnnotationInputSchema, AnnotationSchema } from '../schemas/recording.js'
 
-const AnnotationParams = Type.Object({ ...RecordingParams.properties, annotationId: Type.String({ minLength: 1, maxLength: 128 }) })
+const AnnotationParams = Type.Object({
+  ...RecordingParams.properties,
+  annotationId: Type.String({ minLength: 1, maxLength: 128, examples: [EXAMPLE_IDS.annotationId] }),
+})
 
 /** `/api/v2/conversations/:conversationId/recordings/:recordingId/annotations` (Genesys RecordingApi). */
 export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {

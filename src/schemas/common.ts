@@ -53,13 +53,24 @@ export const SOCIAL_VISIBILITIES = ['Public', 'Private'] as const
 /** Genesys leaves `Recording.media` a free string; this store keeps to one vocabulary. */
 export const MEDIA_KINDS = ['audio', 'chat', 'email', 'messaging', 'screen'] as const
 
+/**
+ * The ids of the OpenAPI examples. Swagger UI's "Try it out" fills path parameters with them, so every documented call
+ * addresses the same conversation, recording and annotation, and the ingest example lands where the others look.
+ */
+export const EXAMPLE_IDS = {
+  conversationId: 'a9e2c6d4-41b5-4e2f-8f0a-6a1f3b7c2d55',
+  recordingId: '01936c2e-3b0f-7c0e-9d1c-2f4f1f0c9a11',
+  annotationId: '01936c2e-7c1d-7e2f-8a3b-4c5d6e7f8a9b',
+} as const
+
 export const ConversationId = Type.String({
   minLength: 1,
   maxLength: 128,
   description: 'Conversation identifier (Genesys uses UUIDs; any opaque id up to 128 characters is accepted).',
+  examples: [EXAMPLE_IDS.conversationId],
 })
 // Not `format: uuid`: an id that cannot exist is simply not found (404), as on Genesys.
-export const RecordingId = Type.String({ minLength: 1, maxLength: 128, description: 'Recording identifier (a UUID).' })
+export const RecordingId = Type.String({ minLength: 1, maxLength: 128, description: 'Recording identifier (a UUID).', examples: [EXAMPLE_IDS.recordingId] })
 
 export const ConversationParams = Type.Object({ conversationId: ConversationId })
 export const RecordingParams = Type.Object({ conversationId: ConversationId, recordingId: RecordingId })

@@ -8,7 +8,12 @@ export const TokenRequestSchema = Type.Object(
     client_secret: Type.Optional(Type.String()),
     scope: Type.Optional(Type.String({ description: 'Ignored: a token carries the permissions of its client.' })),
   },
-  { title: 'TokenRequest', additionalProperties: true },
+  {
+    title: 'TokenRequest',
+    additionalProperties: true,
+    // A client's credentials come from `npm run clients -- create`; these stand for them.
+    examples: [{ grant_type: 'client_credentials', client_id: '0f8e2b7c-5d1a-4e3b-9c6f-7a2d4b8e1c35', client_secret: 'kT3vQ8xZ1mN5pR7sW9yB2cF4hJ6lD0gA' }],
+  },
 )
 export type TokenRequest = Static<typeof TokenRequestSchema>
 

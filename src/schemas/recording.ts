@@ -59,7 +59,11 @@ export type Annotation = Static<typeof AnnotationSchema>
  */
 export const AnnotationInputSchema = Type.Object(
   { id: Opt(Type.String({ description: 'On POST: an existing annotation id makes this an update.' })), ...annotationFields },
-  { title: 'AnnotationInput', additionalProperties: true },
+  {
+    title: 'AnnotationInput',
+    additionalProperties: true,
+    examples: [{ name: 'escalation', type: 'bookmark', location: 65_000, durationMs: 0, description: 'Customer asked for a supervisor' }],
+  },
 )
 export type AnnotationInput = Static<typeof AnnotationInputSchema>
 
@@ -224,7 +228,26 @@ export const CreateRecordingSchema = Type.Object(
     outputDurationMs: Opt(Int32()),
     outputSizeInBytes: Opt(Type.Integer({ minimum: 0, maximum: INT32_MAX })),
   },
-  { title: 'CreateRecording', additionalProperties: false },
+  {
+    title: 'CreateRecording',
+    additionalProperties: false,
+    // The conversation comes from the path; leaving it out keeps Swagger UI's "Try it out" consistent.
+    examples: [{
+      name: 'Support call',
+      media: 'audio',
+      mediaSubtype: 'Trunk',
+      recordingFileRole: 'CUSTOMER_EXPERIENCE',
+      startTime: '2024-05-02T09:00:00.000Z',
+      endTime: '2024-05-02T09:07:38.000Z',
+      users: [{ id: '5f2e9a1c-8d4b-4c3e-9f7a-2b6d1e0c4a8f', name: 'Ada Agent', email: 'ada.agent@example.com' }],
+      annotations: [{ name: 'Hold', type: 'hold', location: 65_000, durationMs: 12_000, reason: 'Hold' }],
+      mediaUris: { WEBM: { mediaUri: 'https://media.example.com/recordings/a9e2c6d4/call.webm' } },
+      outputDurationMs: 458_000,
+      outputSizeInBytes: 3_664_000,
+      archiveDate: '2099-05-02T00:00:00.000Z',
+      deleteDate: '2099-11-02T00:00:00.000Z',
+    }],
+  },
 )
 export type CreateRecording = Static<typeof CreateRecordingSchema>
 
@@ -234,7 +257,12 @@ export const UpdateRecordingSchema = Type.Object(
     archiveDate: Opt(Type.Union([Type.Null(), DateTime()], { description: 'New archive date; null or absent clears it.' })),
     deleteDate: Opt(Type.Union([Type.Null(), DateTime()], { description: 'New delete date; null or absent clears it.' })),
   },
-  { title: 'RecordingUpdate', additionalProperties: true, description: 'A Recording; every other property is ignored.' },
+  {
+    title: 'RecordingUpdate',
+    additionalProperties: true,
+    description: 'A Recording; every other property is ignored.',
+    examples: [{ archiveDate: '2099-06-01T00:00:00.000Z', deleteDate: '2099-12-01T00:00:00.000Z' }],
+  },
 )
 export type UpdateRecording = Static<typeof UpdateRecordingSchema>
 
