@@ -1,5 +1,8 @@
 import platformClient from 'purecloud-platform-client-v2'
+import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:net'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Recording } from '../src/schemas/recording.js'
 import { audioRecording, chatRecording, emailRecording, messagingRecording } from './fixtures.js'
@@ -212,5 +215,70 @@ describe('RecordingApi against the service', () => {
     expect(badDate).toMatchObject({ status: 400, code: 'bad.request', message: expect.stringContaining('deleteDate') })
     const badAnnotation = await rejection(api.postConversationRecordingAnnotations(conversationId, stored.id as string, { location: -5 }))
     expect(badAnnotation).toMatchObject({ status: 400, code: 'bad.request', message: expect.stringContaining('location') })
+  })
+})
+
+describe('examples/genesys-sdk.mjs, run as a newcomer runs it', () => {
+  const example = new URL('../examples/genesys-sdk.mjs', import.meta.url).pathname
+
+  /** Runs the example with only these settings of its own (none inherited from the test's environment). */
+  async function runExample(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { RECORDING_STORE_URL: _url, PORT: _port, GC_CLIENT_ID: _id, GC_CLIENT_SECRET: _secret, ...inherited } = process.env
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [example], { env: { ...inherited, ...env }, timeout: 20_000 })
+      return { code: 0, stdout, stderr }
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string }
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
+    }
+  }
+
+  /** A port nothing listens on: bound, then released. */
+  async function closedPort(): Promise<number> {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    await new Promise((resolve) => server.close(resolve))
+    return port
+  }
+
+  let credentials: { GC_CLIENT_ID: string; GC_CLIENT_SECRET: string }
+  beforeAll(async () => {
+    const created = await ctx.app.services.clients.create({ organization: 'example-org', name: 'example', permissions: [...ALL_PERMISSIONS] })
+    credentials = { GC_CLIENT_ID: created.clientId, GC_CLIENT_SECRET: created.clientSecret }
+  })
+
+  it.each([
+    ['RECORDING_STORE_URL', () => ({ RECORDING_STORE_URL: baseUrl })],
+    ['PORT alone (the server\'s own setting)', () => ({ PORT: new URL(baseUrl).port })],
+  ])('does the whole round against the server given by %s and exits 0', async (_how, where) => {
+    const run = await runExample({ ...credentials, ...where() })
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^logged in; token expires /),
+      'read: support chat chat AVAILABLE 2 messages',
+      'deleteDate now: 2031-01-01T00:00:00.000Z',
+      "annotations: [ 'refund' ]",
+      'recordings in the conversation: 1',
+      expect.stringMatching(/^unknown id: 404 not\.found - Recording [0-9a-f-]+ was not found/),
+    ])
+  })
+
+  it('says in one line that nothing listens at the address, and exits 1', async () => {
+    const port = await closedPort()
+    const run = await runExample({ ...credentials, PORT: String(port) })
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toBe(
+      `genesys-sdk example failed: cannot reach recording-store at http://127.0.0.1:${port} (ECONNREFUSED): start it with \`npm start\`, or set RECORDING_STORE_URL (or PORT) to where it listens\n`,
+    )
+  })
+
+  it('says in one line that the credentials were refused, and exits 1', async () => {
+    const run = await runExample({ GC_CLIENT_ID: credentials.GC_CLIENT_ID, GC_CLIENT_SECRET: 'not-the-secret', RECORDING_STORE_URL: baseUrl })
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr.split('\n')).toEqual([expect.stringMatching(/^genesys-sdk example failed: login refused by http:\/\/127\.0\.0\.1:\d+: 401 .+; check GC_CLIENT_ID and GC_CLIENT_SECRET$/), ''])
   })
 })
