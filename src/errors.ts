@@ -46,3 +46,10 @@ export class ForbiddenError extends DomainError {
     super(403, 'missing.permissions', message)
   }
 }
+
+/** 412: a precondition (If-Match) does not hold; nothing was changed. */
+export class PreconditionFailedError extends DomainError {
+  constructor(message: string) {
+    super(412, 'precondition.failed', message)
+  }
+}

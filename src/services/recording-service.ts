@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import type { FileState, PrismaClient } from '../generated/prisma/client.js'
-import { InvalidRequestError, NotFoundError } from '../errors.js'
+import { InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
 import type {
   ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, Recording, UpdateRecording,
 } from '../schemas/recording.js'
@@ -10,6 +11,7 @@ import {
   insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type IngestRows,
 } from './recording-sql.js'
 import { uuid7 } from './uuid7.js'
+import { assertIfMatch, etagOf, type IfMatch } from './etag.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
@@ -184,19 +186,33 @@ const changesContent = (o: ViewOptions) =>
   o.formatId === 'NONE' || (o.mediaFormats?.length ?? 0) > 0 || o.chatFormatId === 'NONE' || o.emailFormatId === 'NONE' ||
   o.messageFormatId === 'NONE' || o.includePauseAnnotationsForScreenRecordings === true
 
+/**
+ * The variant part of a recording's ETag: the options that change the content, hashed. Options that change nothing
+ * (download, locale, ...) share the plain representation's ETag.
+ */
+const variantOf = (o: GetRecordingQuery) =>
+  changesContent(o)
+    ? createHash('sha256')
+        .update(JSON.stringify([o.formatId === 'NONE', o.mediaFormats ?? [], o.chatFormatId === 'NONE', o.emailFormatId === 'NONE', o.messageFormatId === 'NONE']))
+        .digest('base64url')
+        .slice(0, 12)
+    : undefined
+
+const changed = (key: RecordingKey) => new PreconditionFailedError(`If-Match: recording ${key.recordingId} has changed`)
+
 export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
   return {
     /**
      * Stores a recording with all its children in one statement (one multi-row insert per table; a statement is a
      * transaction), which also answers the stored recording.
      */
-    async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<{ id: string; selfUri: string; json: string }> {
+    async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<{ id: string; selfUri: string; json: string; etag: string }> {
       if (input.conversationId !== undefined && input.conversationId !== conversationId) {
         throw new InvalidRequestError(`conversationId in the body (${input.conversationId}) differs from the path (${conversationId})`, 'conversationId')
       }
       const rows = ingestRows(organizationId, conversationId, input)
-      const json = await insertRecording(prisma, rows)
-      return { id: rows.recording.id, selfUri: recordingSelfUri(conversationId, rows.recording.id), json }
+      const { json, version } = await insertRecording(prisma, rows)
+      return { id: rows.recording.id, selfUri: recordingSelfUri(conversationId, rows.recording.id), json, etag: etagOf(version) }
     },
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */
@@ -209,11 +225,11 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
     },
 
     /** One recording; `ready` is false while its media is still uploading (Genesys answers 202 then). */
-    async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean }> {
+    async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean; etag: string }> {
       const found = isUuid(key.recordingId) ? await selectRecording(prisma, key) : undefined
       if (!found) throw notFound(key)
       const body = changesContent(options) ? { value: applyView(JSON.parse(found.json) as Recording, options) } : { json: found.json }
-      return { body, ready: !found.uploading }
+      return { body, ready: !found.uploading, etag: etagOf(found.version, variantOf(options)) }
     },
 
     /** Metadata of every recording of a conversation (no transcripts, media or system annotations), as JSON text. */
@@ -233,46 +249,57 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
     /**
      * Genesys PUT semantics: only the retention dates are applied (absent or null clears one), plus `clearExport`.
      * A date in the past is refused unless it is the value already stored (clients echo what they read). Answers the
-     * updated recording as JSON text, and the dates now stored.
+     * updated recording as JSON text, and the dates now stored. With `ifMatch`, the version checked is the one
+     * overwritten (compare-and-set), so of two writers holding the same ETag only one succeeds.
      */
     async updateRetention(
       key: RecordingKey,
       input: UpdateRecording,
-      options: { clearExport?: boolean } = {},
-    ): Promise<{ json: string; archiveDate: Date | null; deleteDate: Date | null }> {
+      options: { clearExport?: boolean; ifMatch?: IfMatch } = {},
+    ): Promise<{ json: string; etag: string; archiveDate: Date | null; deleteDate: Date | null }> {
       const where = whereKey(key)
       if (!where) throw notFound(key)
       const archiveDate = date(input.archiveDate)
       const deleteDate = date(input.deleteDate)
       assertRetentionOrder(archiveDate, deleteDate)
       return prisma.$transaction(async (tx) => {
-        const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true } })
+        const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true, version: true } })
         if (!current) throw notFound(key)
+        assertIfMatch(options.ifMatch, current.version.toString(), `recording ${key.recordingId}`)
         assertRetentionNotPast({ archiveDate, deleteDate }, current)
         // Moving the archive date of archived media restores it until that date.
         const restore = current.fileState === 'ARCHIVED' && archiveDate !== null && archiveDate.getTime() !== current.archiveDate?.getTime()
-        await tx.recording.update({
-          where: { id: current.id },
+        const { count } = await tx.recording.updateMany({
+          where: { id: current.id, ...(Array.isArray(options.ifMatch) ? { version: current.version } : {}) },
           data: {
             archiveDate,
             deleteDate,
             ...(options.clearExport ? { exportDate: null } : {}),
             ...(restore ? { fileState: 'RESTORED', restoreExpirationTime: archiveDate } : {}),
           },
-          select: { id: true },
         })
+        if (count === 0) throw Array.isArray(options.ifMatch) ? changed(key) : notFound(key)
         // The answer is what GET answers (no mediaUris while the media is uploading), read in the same transaction.
         const written = await selectRecording(tx, key)
         if (!written) throw new Error(`recording ${key.recordingId} not readable in the transaction that updated it`)
-        return { json: written.json, archiveDate, deleteDate }
+        return { json: written.json, etag: etagOf(written.version), archiveDate, deleteDate }
       })
     },
 
-    /** Deletes a recording; its children go with it (ON DELETE CASCADE). */
-    async remove(key: RecordingKey): Promise<void> {
+    /** Deletes a recording; its children go with it (ON DELETE CASCADE). With `ifMatch`, only the version checked. */
+    async remove(key: RecordingKey, ifMatch?: IfMatch): Promise<void> {
       const where = whereKey(key)
-      const { count } = where ? await prisma.recording.deleteMany({ where }) : { count: 0 }
-      if (count === 0) throw notFound(key)
+      if (!where) throw notFound(key)
+      if (ifMatch === undefined) {
+        const { count } = await prisma.recording.deleteMany({ where })
+        if (count === 0) throw notFound(key)
+        return
+      }
+      const current = await prisma.recording.findFirst({ where, select: { version: true } })
+      if (!current) throw notFound(key)
+      assertIfMatch(ifMatch, current.version.toString(), `recording ${key.recordingId}`)
+      const { count } = await prisma.recording.deleteMany({ where: { ...where, version: current.version } })
+      if (count === 0) throw changed(key)
     },
   }
 }

@@ -119,7 +119,7 @@ const uris = (conversationId: string) => Prisma.sql`(SELECT ${recordingSelfUri(c
 
 /** One recording of the key (which must hold a UUID), or none. */
 const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: RecordingKey) => Prisma.sql`
-  SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading
+  SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading, r.version::text AS version
   FROM recordings r, ${uris(conversationId)}
   WHERE r.id = ${recordingId}::uuid AND r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
 
@@ -133,6 +133,8 @@ export interface RecordingJson {
   json: string
   /** The file is UPLOADING: answered 202, and its mediaUris are already left out. */
   uploading: boolean
+  /** The row version (its ETag), read in the same statement as the JSON so both describe the same state. */
+  version: string
 }
 
 export async function selectRecording(db: Db, key: RecordingKey): Promise<RecordingJson | undefined> {
@@ -246,7 +248,7 @@ function insertedRecordingJson(written: ChildTable[]): Prisma.Sql {
  * data-modifying CTE of the statement; their foreign keys, and the statement-level search triggers of the
  * transcript tables, run at the end of the statement, when every row is there. Any failure undoes all of it.
  */
-export async function insertRecording(db: Db, rows: IngestRows): Promise<string> {
+export async function insertRecording(db: Db, rows: IngestRows): Promise<{ json: string; version: string }> {
   const written = CHILD_TABLES.filter(([field]) => rows[field].length > 0)
   const children = written.map(([field, table, columns]) => {
     const [name, cols] = [Prisma.raw(table), Prisma.raw(columns)]
@@ -255,8 +257,10 @@ export async function insertRecording(db: Db, rows: IngestRows): Promise<string>
   })
   const recording = Prisma.sql`new_recording AS (INSERT INTO recordings (${RECORDING_COLUMNS})
     SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb) RETURNING *)`
-  const [row] = await db.$queryRaw<{ json: string }[]>(Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')}
-    SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json FROM new_recording r, ${uris(rows.recording.conversation_id)}`)
+  // The inserted version is the stored one: the writes the statement's triggers make to the row keep it.
+  const [row] = await db.$queryRaw<{ json: string; version: string }[]>(Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')}
+    SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version
+    FROM new_recording r, ${uris(rows.recording.conversation_id)}`)
   if (!row) throw new Error(`the insert of recording ${rows.recording.id} answered no row`)
-  return row.json
+  return row
 }
