@@ -20,6 +20,16 @@ export const ConfigSchema = Type.Object({
     description: 'Port of the embedded PostgreSQL (loopback only).',
   }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 10, description: 'Connections per process.' }),
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 5_000,
+    description: 'Longest wait for a database connection (a new one, or a free one from a busy pool); then 503.',
+  }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    default: 15_000,
+    description: 'Longest time one SQL statement of a request may run (PostgreSQL statement_timeout; 0: no limit); then 503.',
+  }),
   MIGRATE_ON_START: Type.Boolean({ default: true, description: 'Apply pending migrations before listening.' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
@@ -47,6 +57,12 @@ export const ConfigSchema = Type.Object({
     description: 'Token requests per client id and address and minute.',
   }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 30_000, description: 'Longest time a request may take to arrive and be answered.' }),
+  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 8760,
+    default: 24,
+    description: 'How long an Idempotency-Key and the answer it got are kept, in hours.',
+  }),
   CORS_ORIGINS: Type.Optional(
     Type.String({ description: 'Comma-separated origins allowed to call the API from a browser. Unset: CORS off.' }),
   ),
