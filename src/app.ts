@@ -10,8 +10,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import auth, { authenticate, authorize } from './plugins/auth.js'
+import conditionalRequests from './plugins/conditional-requests.js'
 import contentParsers from './plugins/content-parsers.js'
 import errorHandler, { errorBody, sendError } from './plugins/error-handler.js'
+import idempotency from './plugins/idempotency.js'
 import prismaPlugin from './plugins/prisma.js'
 import services from './plugins/services.js'
 import swagger from './plugins/swagger.js'
@@ -111,8 +113,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     await app.register(cors, {
       origin: config.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'inin-correlation-id'],
-      exposedHeaders: ['inin-correlation-id', 'Location', 'Retry-After'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'inin-correlation-id', 'Idempotency-Key', 'If-Match', 'If-None-Match'],
+      exposedHeaders: ['inin-correlation-id', 'Location', 'Retry-After', 'ETag', 'Idempotent-Replayed'],
     })
   }
   await app.register(rateLimit, {
@@ -132,6 +134,9 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   const signingKey = await loadSigningKey(app.prisma, config.TOKEN_SIGNING_KEY)
   await app.register(services, { migrations, cursorKey: cursorKeyFrom(signingKey) })
   await app.register(auth, { signingKey, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
+  // Both before the routes: they add hooks to the routes that use them (ETags, `config: { idempotent: true }`).
+  await app.register(conditionalRequests)
+  await app.register(idempotency, { ttlHours: config.IDEMPOTENCY_KEY_TTL_HOURS, abandonAfterMs: config.REQUEST_TIMEOUT_MS })
 
   await app.register(healthRoutes)
   await app.register(oauthRoutes, { tokensPerMinute: config.TOKEN_RATE_LIMIT_PER_MINUTE })

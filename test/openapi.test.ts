@@ -55,12 +55,43 @@ describe('OpenAPI document', () => {
       expect(operation.tags?.length, operation.route).toBeGreaterThan(0)
     }
     const byId = Object.fromEntries(operations.map((o) => [o.operationId, o]))
-    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '400', '401', '403', '404', '429', '500'])
-    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '401', '403', '413', '415', '429', '500'])
-    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '401', '403', '404', '429', '500'])
+    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '304', '400', '401', '403', '404', '429', '500'])
+    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '422', '429', '500'])
+    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '401', '403', '404', '412', '429', '500'])
     expect(byId.getConversationRecording?.responses?.['404']).toMatchObject({
       content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
     })
+  })
+
+  it('documents Idempotency-Key on creates, If-Match / If-None-Match and ETag on reads and writes', async () => {
+    type Parameter = { in: string; name: string }
+    type Operations = Record<string, Operation & { parameters?: Parameter[]; responses?: Record<string, { headers?: Record<string, unknown> }> }>
+    const { paths } = (await ctx.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Operations> }>()
+    const byId = Object.fromEntries(Object.values(paths).flatMap((methods) => Object.values(methods)).map((o) => [o.operationId, o]))
+    const headersOf = (id: string) => (byId[id]?.parameters ?? []).filter((p: Parameter) => p.in === 'header').map((p: Parameter) => p.name)
+    const statusesOf = (id: string) => Object.keys(byId[id]?.responses ?? {})
+    const responseHeadersOf = (id: string, status: string) => Object.keys(byId[id]?.responses?.[status]?.headers ?? {}).sort()
+
+    for (const id of ['postConversationRecording', 'postConversationRecordingAnnotations']) {
+      expect(headersOf(id), id).toContain('Idempotency-Key')
+      expect(statusesOf(id), id).toEqual(expect.arrayContaining(['409', '422']))
+    }
+    expect(responseHeadersOf('postConversationRecording', '201')).toEqual(['ETag', 'Idempotent-Replayed'])
+    expect(responseHeadersOf('postConversationRecordingAnnotations', '200')).toEqual(['ETag', 'Idempotent-Replayed'])
+    for (const id of ['getConversationRecording', 'getConversationRecordingAnnotation']) {
+      expect(headersOf(id), id).toEqual(['If-None-Match'])
+      expect(statusesOf(id), id).toContain('304')
+      expect(responseHeadersOf(id, '200'), id).toEqual(['ETag'])
+    }
+    for (const id of ['putConversationRecording', 'putConversationRecordingAnnotation']) {
+      expect(headersOf(id), id).toEqual(['If-Match'])
+      expect(statusesOf(id), id).toContain('412')
+      expect(responseHeadersOf(id, '200'), id).toEqual(['ETag'])
+    }
+    for (const id of ['deleteConversationRecording', 'deleteConversationRecordingAnnotation']) {
+      expect(headersOf(id), id).toEqual(['If-Match'])
+      expect(statusesOf(id), id).toContain('412')
+    }
   })
 
   it('declares the OAuth client-credentials scheme and the permissions of every API operation', async () => {

@@ -3,6 +3,8 @@ import { Type } from '@sinclair/typebox'
 import { EXAMPLE_IDS, RecordingParams } from '../schemas/common.js'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS, WRITE_ERRORS, NoContent } from '../schemas/error-body.js'
+import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, withETag } from '../schemas/conditional.js'
+import { parseIfMatch } from '../services/etag.js'
 import { audit } from './audit.js'
 import { AnnotationInputSchema, AnnotationSchema } from '../schemas/recording.js'
 
@@ -47,13 +49,16 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         '`id` of an existing annotation of this recording makes this an update. Answers 200 (Genesys) either way.',
       tags,
       params: RecordingParams,
+      headers: IfMatchHeaders,
       body: AnnotationInputSchema,
-      response: { 200: AnnotationSchema, ...WRITE_ERRORS },
+      response: { 200: withETag(AnnotationSchema), ...WRITE_ERRORS, ...PRECONDITION_ERRORS },
     },
-  }, async (request) => {
-    const { annotation, created } = await annotations.upsert(keyOf(request), request.body.id, request.body, grants(request))
+    config: { idempotent: true },
+  }, async (request, reply) => {
+    const ifMatch = parseIfMatch(request.headers['if-match'])
+    const { annotation, created, etag } = await annotations.upsert(keyOf(request), request.body.id, request.body, grants(request), ifMatch)
     audit(request, created ? 'annotation.create' : 'annotation.update', { ...request.params, annotationId: annotation.id })
-    return annotation
+    return reply.header('etag', etag).send(annotation)
   })
 
   app.get('/:annotationId', {
@@ -63,9 +68,13 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get an annotation',
       tags,
       params: AnnotationParams,
-      response: { 200: AnnotationSchema, ...READ_ERRORS },
+      headers: IfNoneMatchHeaders,
+      response: { 200: withETag(AnnotationSchema), 304: NotModified, ...READ_ERRORS },
     },
-  }, async (request) => annotations.get(keyOf(request), request.params.annotationId))
+  }, async (request, reply) => {
+    const { annotation, etag } = await annotations.get(keyOf(request), request.params.annotationId)
+    return reply.header('etag', etag).send(annotation)
+  })
 
   app.put('/:annotationId', {
     schema: {
@@ -78,13 +87,15 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         '(with a reason) are read-only.',
       tags,
       params: AnnotationParams,
+      headers: IfMatchHeaders,
       body: AnnotationInputSchema,
-      response: { 200: AnnotationSchema, ...WRITE_ERRORS },
+      response: { 200: withETag(AnnotationSchema), ...WRITE_ERRORS, ...PRECONDITION_ERRORS },
     },
-  }, async (request) => {
-    const { annotation, created } = await annotations.upsert(keyOf(request), request.params.annotationId, request.body, grants(request))
+  }, async (request, reply) => {
+    const ifMatch = parseIfMatch(request.headers['if-match'])
+    const { annotation, created, etag } = await annotations.upsert(keyOf(request), request.params.annotationId, request.body, grants(request), ifMatch)
     audit(request, created ? 'annotation.create' : 'annotation.update', request.params)
-    return annotation
+    return reply.header('etag', etag).send(annotation)
   })
 
   app.delete('/:annotationId', {
@@ -95,10 +106,11 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'System annotations (with a reason) cannot be deleted.',
       tags,
       params: AnnotationParams,
-      response: { 204: NoContent, ...READ_ERRORS },
+      headers: IfMatchHeaders,
+      response: { 204: NoContent, ...READ_ERRORS, ...PRECONDITION_ERRORS },
     },
   }, async (request, reply) => {
-    await annotations.remove(keyOf(request), request.params.annotationId)
+    await annotations.remove(keyOf(request), request.params.annotationId, parseIfMatch(request.headers['if-match']))
     audit(request, 'annotation.delete', request.params)
     return reply.code(204).send()
   })

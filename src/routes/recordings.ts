@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent } from '../schemas/error-body.js'
+import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, withETag } from '../schemas/conditional.js'
+import { parseIfMatch } from '../services/etag.js'
 import {
   CreateRecordingSchema, GetRecordingQuery, ListRecordingsQuery, RecordingListSchema, RecordingSchema, UpdateRecordingQuery,
   UpdateRecordingSchema,
@@ -39,13 +41,14 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: ConversationParams,
       body: CreateRecordingSchema,
-      response: { 201: RecordingSchema, ...CREATE_ERRORS },
+      response: { 201: withETag(RecordingSchema), ...CREATE_ERRORS },
     },
+    config: { idempotent: true },
   }, async (request, reply) => {
     const { conversationId } = request.params
-    const { id, selfUri, json } = await recordings.create(request.organizationId, conversationId, request.body)
+    const { id, selfUri, json, etag } = await recordings.create(request.organizationId, conversationId, request.body)
     audit(request, 'recording.create', { conversationId, recordingId: id })
-    return sendBody(reply.code(201).header('location', selfUri), { json })
+    return sendBody(reply.code(201).header('location', selfUri).header('etag', etag), { json })
   })
 
   app.get('', {
@@ -71,11 +74,12 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: RecordingParams,
       querystring: GetRecordingQuery,
-      response: { 200: RecordingSchema, 202: RecordingSchema, ...READ_ERRORS },
+      headers: IfNoneMatchHeaders,
+      response: { 200: withETag(RecordingSchema), 202: withETag(RecordingSchema), 304: NotModified, ...READ_ERRORS },
     },
   }, async (request, reply) => {
-    const { body, ready } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
-    return sendBody(reply.code(ready ? 200 : 202), body)
+    const { body, ready, etag } = await recordings.get({ organizationId: request.organizationId, ...request.params }, request.query)
+    return sendBody(reply.code(ready ? 200 : 202).header('etag', etag), body)
   })
 
   app.put('/:recordingId', {
@@ -89,17 +93,18 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags,
       params: RecordingParams,
       querystring: UpdateRecordingQuery,
+      headers: IfMatchHeaders,
       body: UpdateRecordingSchema,
-      response: { 200: RecordingSchema, ...WRITE_ERRORS },
+      response: { 200: withETag(RecordingSchema), ...WRITE_ERRORS, ...PRECONDITION_ERRORS },
     },
   }, async (request, reply) => {
-    const { json, archiveDate, deleteDate } = await recordings.updateRetention(
+    const { json, etag, archiveDate, deleteDate } = await recordings.updateRetention(
       { organizationId: request.organizationId, ...request.params },
       request.body ?? {},
-      { clearExport: request.query.clearExport },
+      { clearExport: request.query.clearExport, ifMatch: parseIfMatch(request.headers['if-match']) },
     )
     audit(request, 'recording.updateRetention', { ...request.params, archiveDate: archiveDate?.toISOString(), deleteDate: deleteDate?.toISOString() })
-    return sendBody(reply, { json })
+    return sendBody(reply.header('etag', etag), { json })
   })
 
   app.delete('/:recordingId', {
@@ -110,10 +115,11 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Removes the recording with its annotations, transcript, media links and users.',
       tags,
       params: RecordingParams,
-      response: { 204: NoContent, ...READ_ERRORS },
+      headers: IfMatchHeaders,
+      response: { 204: NoContent, ...READ_ERRORS, ...PRECONDITION_ERRORS },
     },
   }, async (request, reply) => {
-    await recordings.remove({ organizationId: request.organizationId, ...request.params })
+    await recordings.remove({ organizationId: request.organizationId, ...request.params }, parseIfMatch(request.headers['if-match']))
     audit(request, 'recording.delete', request.params)
     return reply.code(204).send()
   })
