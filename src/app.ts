@@ -12,6 +12,7 @@ import type { Config } from './config.js'
 import auth, { authenticate, authorize } from './plugins/auth.js'
 import conditionalRequests from './plugins/conditional-requests.js'
 import contentParsers from './plugins/content-parsers.js'
+import draining from './plugins/draining.js'
 import errorHandler, { errorBody, sendError } from './plugins/error-handler.js'
 import idempotency from './plugins/idempotency.js'
 import prismaPlugin from './plugins/prisma.js'
@@ -91,6 +92,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     logController: new RequestLog(),
+    // The draining plugin answers requests that arrive while closing, with Retry-After and the error body.
+    return503OnClosing: false,
     // Ids may be up to 128 characters; the router's default limit (100) would answer 414 first.
     routerOptions: { querystringParser: parseQueryString, ignoreTrailingSlash: true, maxParamLength: 256 },
     // Errors the router raises before any route runs (bad URL encoding, over-long ids) get the same error body.
@@ -108,6 +111,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   })
 
   await app.register(errorHandler)
+  await app.register(draining)
   await app.register(contentParsers)
   if (config.CORS_ORIGINS) {
     await app.register(cors, {
@@ -128,7 +132,12 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     errorResponseBuilder: (_request, context) =>
       Object.assign(new Error(`Rate limit exceeded: at most ${context.max} requests per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`), { statusCode: 429 }),
   })
-  await app.register(prismaPlugin, { databaseUrl, poolSize: config.DATABASE_POOL_SIZE })
+  await app.register(prismaPlugin, {
+    databaseUrl,
+    poolSize: config.DATABASE_POOL_SIZE,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  })
   await app.register(swagger)
   // Configured, or generated once and kept in the database: every instance signs tokens and cursors alike.
   const signingKey = await loadSigningKey(app.prisma, config.TOKEN_SIGNING_KEY)

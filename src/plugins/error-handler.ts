@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { databaseFailure, type DatabaseFailure } from '../db/database-errors.js'
 import { AuthenticationError, DomainError, InvalidRequestError } from '../errors.js'
 import { ErrorBodySchema, type ErrorBody, type ErrorDetail } from '../schemas/error-body.js'
 
@@ -20,6 +21,14 @@ const BY_STATUS: Record<number, { code: string; title: string }> = {
   429: { code: 'too.many.requests', title: 'Too many requests' },
   500: { code: 'internal.server.error', title: 'Internal server error' },
   503: { code: 'service.unavailable', title: 'Service unavailable' },
+}
+
+/** As /health/ready says: about the time PostgreSQL takes to restart. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5
+
+const DATABASE_FAILURES: Record<DatabaseFailure, string> = {
+  'database.unavailable': 'The database is not available at the moment; retry after the time given in Retry-After.',
+  'database.timeout': 'The database did not answer in time; retry after the time given in Retry-After.',
 }
 
 /** Problem types are URNs we own; one per `code`, stable forever. */
@@ -123,6 +132,13 @@ export function toErrorBody(error: FastifyError, request: FastifyRequest, reply:
   }
   const status = error.statusCode ?? 500
   if (status >= 400 && status < 500) return errorBody(request, status, error.message)
+  const failure = databaseFailure(error)
+  if (failure) {
+    // Expected while the database restarts or fails over: a warning, and a retry is likely to succeed.
+    request.log.warn({ err: error }, 'database unavailable')
+    reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS))
+    return errorBody(request, 503, DATABASE_FAILURES[failure], { code: failure })
+  }
   request.log.error({ err: error }, 'request failed')
   return errorBody(request, 500, 'The request could not be processed. Quote the contextId when reporting it.')
 }

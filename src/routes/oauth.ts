@@ -43,7 +43,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
   // Errors raised before the handler (unparsable body, wrong content type, rate limit) get the OAuth members too.
   const oauthError = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const body = toErrorBody(error, request, reply)
-    const code = body.status === 429 ? 'slow_down' : body.status >= 500 ? 'server_error' : 'invalid_request'
+    // temporarily_unavailable: RFC 6749 §4.1.2.1's name for an outage (the database), which a client may retry.
+    const code = body.status === 429 ? 'slow_down' : body.status === 503 ? 'temporarily_unavailable' : body.status >= 500 ? 'server_error' : 'invalid_request'
     return send(reply, code, body)
   }
 

@@ -148,6 +148,8 @@ export function createSearchService({ prisma, cursors }: { prisma: PrismaClient;
       return prisma.$transaction(
         async (tx) => {
           await tx.setting.upsert({ where: { name: 'search_language' }, create: { name: 'search_language', value: language }, update: { value: language } })
+          // A rebuild of every document is not a request: it may take longer than DATABASE_STATEMENT_TIMEOUT_MS.
+          await tx.$executeRaw`SET LOCAL statement_timeout = 0`
           const rebuilt = await tx.$executeRaw`UPDATE recordings SET search_vector = recording_search_document(id, name, media_subject)`
           return { changed: true, rebuilt }
         },
