@@ -34,8 +34,9 @@ export function databaseFailure(error: unknown): DatabaseFailure | undefined {
   let timeout = false
   const seen = new Set<unknown>()
   const queue: unknown[] = [error]
-  for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-    if (typeof item !== 'object' || item === null || seen.has(item) || seen.size > 8) continue
+  while (queue.length > 0 && seen.size < 8) {
+    const item = queue.shift()
+    if (typeof item !== 'object' || item === null || seen.has(item)) continue
     seen.add(item)
     const { code, errorCode, originalCode, kind, message, cause, meta } = item as Record<string, unknown>
     for (const value of [code, errorCode, originalCode]) {
