@@ -25,6 +25,7 @@ import { parseQueryString } from './routes/query.js'
 import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 import { searchRoutes } from './routes/search.js'
+import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
 import { loadSigningKey } from './services/signing-key-service.js'
 
@@ -58,8 +59,10 @@ class RequestLog extends LogController {
  */
 function validatorCompiler() {
   const base: AjvOptions = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false }
-  const body = addFormats.default(new Ajv({ ...base, coerceTypes: false }))
-  const other = addFormats.default(new Ajv({ ...base, coerceTypes: 'array' }))
+  // ajv-formats' date-time admits instants that Date or PostgreSQL cannot hold; they would fail as a 500 later.
+  const withFormats = (ajv: Ajv) => addFormats.default(ajv).addFormat('date-time', { type: 'string', validate: isDateTime })
+  const body = withFormats(new Ajv({ ...base, coerceTypes: false }))
+  const other = withFormats(new Ajv({ ...base, coerceTypes: 'array' }))
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? body : other).compile(schema)
 }

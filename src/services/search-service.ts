@@ -1,5 +1,6 @@
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { InvalidRequestError } from '../errors.js'
+import { instantOf } from '../schemas/date-time.js'
 import { MAX_PAGE_SIZE, type SearchQuery, type SearchResult } from '../schemas/search.js'
 import type { CursorCodec } from './cursor.js'
 import { recordingSelfUri } from './recording-mapper.js'
@@ -19,9 +20,9 @@ const FILTERS = [
 function parseInterval(field: string, value: string): { from?: Date; to?: Date } {
   const side = (text: string | undefined) => {
     if (text === undefined || text === '' || text === '..') return undefined
-    const date = new Date(text)
-    if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(date.getTime())) {
-      throw new InvalidRequestError(`${field} must be an ISO-8601 interval start/end; "${text}" is not an instant`, field, 'querystring')
+    const date = instantOf(text)
+    if (!date) {
+      throw new InvalidRequestError(`${field} must be an ISO-8601 interval start/end; "${text}" is not a date-time`, field, 'querystring')
     }
     return date
   }
