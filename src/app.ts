@@ -17,6 +17,7 @@ import errorHandler, { errorBody, sendError } from './plugins/error-handler.js'
 import idempotency from './plugins/idempotency.js'
 import prismaPlugin from './plugins/prisma.js'
 import services from './plugins/services.js'
+import storableText from './plugins/storable-text.js'
 import swagger from './plugins/swagger.js'
 import { annotationRoutes } from './routes/annotations.js'
 import { healthRoutes } from './routes/health.js'
@@ -116,6 +117,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   await app.register(errorHandler)
   await app.register(draining)
   await app.register(contentParsers)
+  await app.register(storableText)
   if (config.CORS_ORIGINS) {
     await app.register(cors, {
       origin: config.CORS_ORIGINS.split(',').map((origin) => origin.trim()),

@@ -73,7 +73,7 @@ interface AjvError {
 }
 
 /** RFC 6901: `~` and `/` inside a key are written `~0` and `~1`. */
-const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1')
+export const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1')
 
 /** `/transcript/0/bodyType` → `transcript[0].bodyType` */
 const fieldName = (pointer: string) =>
@@ -131,6 +131,13 @@ export function toErrorBody(error: FastifyError, request: FastifyRequest, reply:
     return errorBody(request, error.status, error.message, { code: error.code, entity: error.entity, details })
   }
   const status = error.statusCode ?? 500
+  if (status === 415) {
+    const given = request.headers['content-type']
+    const detail = given === undefined ? 'is required with a body' : `${given} is not a media type this operation takes`
+    return errorBody(request, 415, `Unsupported media type: Content-Type ${detail}`, {
+      details: [{ errorCode: 'unsupported.media.type', fieldName: 'content-type', in: 'headers', pointer: '#/content-type', detail }],
+    })
+  }
   if (status >= 400 && status < 500) return errorBody(request, status, error.message)
   const failure = databaseFailure(error)
   if (failure) {

@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import type { ErrorBody } from '../schemas/error-body.js'
+import type { ErrorBody, ErrorDetail } from '../schemas/error-body.js'
 import { errorBody, toErrorBody } from '../plugins/error-handler.js'
+import { findUnstorableText, unstorableTextError } from '../plugins/storable-text.js'
 import { OAuthErrorRef, OAuthErrorSchema, TokenRequestSchema, TokenResponseSchema } from '../schemas/oauth.js'
 
 type Credentials =
   | { via: 'basic' | 'form'; clientId: string; clientSecret: string }
   | { via: 'none' }
-  | { via: 'invalid'; problem: string }
+  | { via: 'invalid'; problem: string; field?: string }
 
 /** Client credentials from HTTP Basic (as the Genesys SDK sends them) or from the form. */
 function credentials(request: FastifyRequest): Credentials {
@@ -18,6 +19,8 @@ function credentials(request: FastifyRequest): Credentials {
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
     const colon = decoded.indexOf(':')
     if (colon < 0) return { via: 'invalid', problem: 'the Basic credentials are not "id:secret"' }
+    const unstorable = findUnstorableText(decoded)
+    if (unstorable) return { via: 'invalid', problem: `the Basic credentials contain ${unstorable.problem}`, field: 'authorization' }
     if (inBody) return { via: 'invalid', problem: 'use one way of authenticating the client, not HTTP Basic and form fields together' }
     return { via: 'basic', clientId: decoded.slice(0, colon), clientSecret: decoded.slice(colon + 1) }
   }
@@ -37,8 +40,16 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
     if (body.status === 401) reply.header('www-authenticate', 'Basic realm="recording-store"')
     return reply.code(body.status).header('cache-control', 'no-store').type('application/json; charset=utf-8').send({ error, error_description: body.message, ...body })
   }
-  const fail = (request: FastifyRequest, reply: FastifyReply, status: number, error: string, description: string) =>
-    send(reply, error, errorBody(request, status, description, { code: status === 401 ? 'bad.credentials' : 'bad.request' }))
+  const fail = (request: FastifyRequest, reply: FastifyReply, status: number, error: string, description: string, details: ErrorDetail[] = []) =>
+    send(reply, error, errorBody(request, status, description, { code: status === 401 ? 'bad.credentials' : 'bad.request', details }))
+
+  // Form fields, as RFC 6749 §4.4.2 has the token request sent: only this route takes them, every other one is JSON.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, text, done) => {
+    const body = Object.fromEntries(new URLSearchParams(text as string))
+    const unstorable = unstorableTextError('body', body)
+    if (unstorable) done(unstorable, undefined)
+    else done(null, body)
+  })
 
   // Errors raised before the handler (unparsable body, wrong content type, rate limit) get the OAuth members too.
   const oauthError = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -82,7 +93,10 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
       return fail(request, reply, 400, 'unsupported_grant_type', `grant_type ${request.body.grant_type} is not supported; use client_credentials`)
     }
     const creds = credentials(request)
-    if (creds.via === 'invalid') return fail(request, reply, 400, 'invalid_request', creds.problem)
+    if (creds.via === 'invalid') {
+      const details = creds.field ? [{ errorCode: 'invalid.value', fieldName: creds.field, in: 'headers', pointer: `#/${creds.field}`, detail: creds.problem }] : []
+      return fail(request, reply, 400, 'invalid_request', creds.problem, details)
+    }
     if (creds.via === 'none') {
       return fail(request, reply, 401, 'invalid_client', 'Client authentication is required (HTTP Basic or client_id and client_secret)')
     }
