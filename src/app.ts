@@ -1,17 +1,18 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyServerOptions } from 'fastify'
-import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
+import { InvalidRequestError } from './errors.js'
 import auth, { authenticate, authorize } from './plugins/auth.js'
 import conditionalRequests from './plugins/conditional-requests.js'
 import contentParsers from './plugins/content-parsers.js'
 import draining from './plugins/draining.js'
-import errorHandler, { errorBody, sendError } from './plugins/error-handler.js'
+import errorHandler, { answerClientError, errorBody, sendError } from './plugins/error-handler.js'
 import idempotency from './plugins/idempotency.js'
 import prismaPlugin from './plugins/prisma.js'
 import services from './plugins/services.js'
@@ -101,6 +102,12 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     frameworkErrors: (error, request, reply) => {
       void sendError(reply, errorBody(request, error.statusCode && error.statusCode < 500 ? error.statusCode : 400, error.message))
     },
+    // So do errors of Node's HTTP parser, raised before there is a request at all.
+    clientErrorHandler(this: FastifyInstance, error, socket) {
+      answerClientError(error, socket, SECURITY_HEADERS, this.log)
+    },
+    // Node would answer a request without Host with a bare 400 of its own; the onRequest hook below answers it instead.
+    http: { requireHostHeader: false },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler())
 
@@ -108,6 +115,11 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(SECURITY_HEADERS)
     reply.header('inin-correlation-id', request.id)
+  })
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new InvalidRequestError('An HTTP/1.1 request needs a Host header (RFC 9112 §3.2)', 'host', 'headers')
+    }
   })
 
   await app.register(errorHandler)

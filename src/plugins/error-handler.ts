@@ -1,5 +1,8 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { ConnectionError, FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import { databaseFailure, type DatabaseFailure } from '../db/database-errors.js'
 import { AuthenticationError, DomainError, InvalidRequestError } from '../errors.js'
 import { ErrorBodySchema, type ErrorBody, type ErrorDetail } from '../schemas/error-body.js'
@@ -19,6 +22,7 @@ const BY_STATUS: Record<number, { code: string; title: string }> = {
   415: { code: 'unsupported.media.type', title: 'Unsupported media type' },
   422: { code: 'unprocessable.content', title: 'Unprocessable content' },
   429: { code: 'too.many.requests', title: 'Too many requests' },
+  431: { code: 'request.header.fields.too.large', title: 'Request header fields too large' },
   500: { code: 'internal.server.error', title: 'Internal server error' },
   503: { code: 'service.unavailable', title: 'Service unavailable' },
 }
@@ -35,7 +39,7 @@ const DATABASE_FAILURES: Record<DatabaseFailure, string> = {
 export const problemType = (code: string) => `urn:recording-store:problem:${code}`
 
 export function errorBody(
-  request: FastifyRequest,
+  request: Pick<FastifyRequest, 'id'>,
   status: number,
   message: string,
   extra: { code?: string; details?: ErrorDetail[]; entity?: { name: string; id: string } } = {},
@@ -150,14 +154,66 @@ export function toErrorBody(error: FastifyError, request: FastifyRequest, reply:
   return errorBody(request, 500, 'The request could not be processed. Quote the contextId when reporting it.')
 }
 
+/**
+ * Answers what Node's HTTP parser refuses before there is a request to route (a malformed request line, bytes it does
+ * not take in the URL, a header block over its limit, a request not received in time) with the error body every
+ * other answer carries. Written to the socket directly: there is no request or reply object yet.
+ */
+export function answerClientError(error: ConnectionError, socket: Socket, headers: Readonly<Record<string, string>>, log: FastifyBaseLogger) {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'The request was not received in time']
+    : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'The request headers are larger than the server accepts']
+    : [400, `The request is not valid HTTP (${error.code})`]
+  const body = errorBody({ id: randomUUID() }, status, message)
+  log.info({ err: error, contextId: body.contextId, statusCode: status }, 'client error')
+  if (socket.writable) {
+    const text = JSON.stringify(body)
+    const head = {
+      ...headers,
+      'content-type': 'application/problem+json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(text)),
+      'inin-correlation-id': body.contextId,
+      'cache-control': 'no-store',
+      connection: 'close',
+    }
+    const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${lines}\r\n${text}`)
+  }
+  socket.destroy(error)
+}
+
+/** `/docs/static/*` → a pattern for concrete paths, as the router matches them (trailing slash ignored). */
+function pathPattern(url: string): RegExp {
+  const segments = url.replace(/\/+$/, '').split('/').map((segment) =>
+    segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+  return new RegExp(`^${segments.join('/')}/?$`)
+}
+
 /** Every non-2xx answer goes through here: one body shape, a request id, and never an internal message. */
 export default fp(
   async (app) => {
     app.addSchema(ErrorBodySchema)
     app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, toErrorBody(error, request, reply)))
-    app.setNotFoundHandler((request, reply) =>
-      sendError(reply, errorBody(request, 404, `No route for ${request.method} ${request.url.split('?')[0]}`)),
-    )
+
+    // The router answers a known path with the wrong method as if the path were unknown; these patterns tell the two
+    // apart. Catch-all routes (the CORS preflight's `OPTIONS *`) match any path, so they say nothing about one.
+    const routes: { method: string; pattern: RegExp }[] = []
+    app.addHook('onRoute', (route) => {
+      if (route.url === '*' || route.url === '/*') return
+      const pattern = pathPattern(route.url)
+      for (const method of [route.method].flat()) routes.push({ method, pattern })
+    })
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0] ?? ''
+      const allowed = [...new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))]
+      if (allowed.length > 0 && !allowed.includes(request.method)) {
+        const message = `${request.method} is not allowed on ${path}; it answers ${allowed.join(', ')}`
+        return sendError(reply.header('allow', allowed.join(', ')), errorBody(request, 405, message))
+      }
+      return sendError(reply, errorBody(request, 404, `No route for ${request.method} ${path}`))
+    })
   },
   { name: 'error-handler' },
 )

@@ -74,6 +74,8 @@ export default fp(
       uiConfig: { persistAuthorization: true, tryItOutEnabled: true, validatorUrl: null },
     })
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+    // Whoever opens the bare host in a browser lands on the documentation.
+    app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs', 302))
   },
   { name: 'swagger', dependencies: ['error-handler'] },
 )
