@@ -73,7 +73,7 @@ function validatorCompiler() {
  * loosened the policy (script-src, style-src, upgrade-insecure-requests, X-Frame-Options SAMEORIGIN). Swagger UI sets
  * its own policy on /docs.
  */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',

@@ -351,6 +351,24 @@ describe('errors raised before routing', () => {
     }
   })
 
+  it('with CORS on, its catch-all OPTIONS route makes no unknown path a 405', async () => {
+    const cors = await createTestContext({ CORS_ORIGINS: 'https://crm.example' })
+    try {
+      const unknown = await cors.app.inject({ method: 'GET', url: '/api/v2/nothing' })
+      expectErrorBody(unknown, 404)
+      expect(unknown.headers).not.toHaveProperty('allow')
+      const known = await cors.app.inject({ method: 'PATCH', url: '/api/v2/recordings', payload: {} })
+      expectErrorBody(known, 405)
+      expect(known.headers.allow).toBe('GET, HEAD')
+      const preflight = await cors.app.inject({
+        method: 'OPTIONS', url: '/api/v2/recordings', headers: { origin: 'https://crm.example', 'access-control-request-method': 'GET' },
+      })
+      expect(preflight.statusCode).toBe(204)
+    } finally {
+      await cors.close()
+    }
+  })
+
   it('GET / redirects (302) to /docs', async () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/' })
     expect(res.statusCode).toBe(302)
