@@ -402,6 +402,7 @@ function report(): string[] {
   return [...ofThisTest].map(([kind, { count, examples }]) => `${kind} ×${count}: ${examples.join(' | ')}`)
 }
 
+// Properties record violations instead of throwing; what does throw (seeding failed) is not worth shrinking over a database.
 const params = (numRuns: number) => ({ seed: SEED, numRuns, endOnFailure: true })
 
 describe(`fuzzing every route (fast-check seed ${SEED})`, () => {
