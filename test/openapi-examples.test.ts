@@ -79,6 +79,17 @@ afterAll(async () => {
 })
 
 describe('OpenAPI examples, sent as Swagger UI sends them', () => {
+  it('are what the Swagger UI page at /docs loads, with "Try it out" already on', async () => {
+    const page = await ctx.app.inject({ method: 'GET', url: '/docs' })
+    expect(page.statusCode).toBe(200)
+    expect(page.headers['content-type']).toMatch(/^text\/html/)
+    expect(page.body).toContain('swagger-initializer.js')
+    const initializer = await ctx.app.inject({ method: 'GET', url: '/docs/static/swagger-initializer.js' })
+    expect(initializer.statusCode).toBe(200)
+    expect(initializer.body).toContain('"tryItOutEnabled":true')
+    expect(initializer.body).toContain("url: resolveUrl('./json')")
+  })
+
   it('are the same in the document Swagger UI loads (/docs/json) as in /openapi.json', async () => {
     const ui = await ctx.app.inject({ method: 'GET', url: '/docs/json' })
     expect(ui.statusCode).toBe(200)
