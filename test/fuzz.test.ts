@@ -3,7 +3,7 @@ import { connect } from 'node:net'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { audioRecording, chatRecording } from './fixtures.js'
+import { audioRecording, chatRecording, emailRecording, messagingRecording } from './fixtures.js'
 import { createOrganization, createTestContext, rowCounts, type TestContext } from './helpers.js'
 
 /**
@@ -24,7 +24,7 @@ type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'OPTIONS'
 const METHODS: Method[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']
 
 type Parameter = { name: string; in: string; example?: unknown }
-type Operation = { parameters?: Parameter[]; requestBody?: { content: Record<string, { example?: unknown }> }; security?: unknown[] }
+type Operation = { operationId?: string; parameters?: Parameter[]; requestBody?: { content: Record<string, { example?: unknown }> }; security?: unknown[] }
 
 interface Route {
   method: Method
@@ -162,6 +162,12 @@ function hostileBody(example: unknown) {
     { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)) },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
   )
+}
+
+/** Valid bodies besides the documented example, so mutations reach the fields of every kind of recording. */
+const MORE_EXAMPLES: Record<string, unknown[]> = {
+  postConversationRecording: [chatRecording, emailRecording, messagingRecording],
+  putConversationRecording: [{ ...audioRecording, id: randomUUID(), fileState: 'AVAILABLE', selfUri: '/x' }],
 }
 
 const CONTENT_TYPES = [
@@ -487,7 +493,10 @@ describe(`fuzzing every route (fast-check seed ${SEED})`, () => {
     }
     await fc.assert(
       fc.asyncProperty(
-        withBodies().chain((route) => fc.tuple(fc.constant(route), pathArb(route, false), hostileBody(exampleBody(route).example))),
+        withBodies().chain((route) => {
+          const examples = [exampleBody(route).example, ...(MORE_EXAMPLES[route.operation?.operationId ?? ''] ?? [])]
+          return fc.tuple(fc.constant(route), pathArb(route, false), fc.constantFrom(...examples).chain(hostileBody))
+        }),
         fc.constantFrom(...CONTENT_TYPES.slice(0, 8)),
         fc.nat({ max: 3 }),
         authArb,
