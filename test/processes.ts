@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type Server } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { pino } from 'pino'
@@ -29,13 +29,21 @@ export async function freePort(): Promise<number> {
   })
 }
 
-/** A port some other program is listening on. */
+/** A port some other program is listening on (accepting connections, never answering). */
 export async function takenPort(): Promise<{ port: number; release(): Promise<void> }> {
+  const sockets = new Set<Socket>()
   const server: Server = await new Promise((resolve) => {
-    const listening = createServer().listen(0, '127.0.0.1', () => resolve(listening))
+    const listening = createServer((socket) => sockets.add(socket)).listen(0, '127.0.0.1', () => resolve(listening))
   })
   const { port } = server.address() as { port: number }
-  return { port, release: () => new Promise((resolve) => server.close(() => resolve())) }
+  return {
+    port,
+    release: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
 }
 
 export function alive(pid: number): boolean {
