@@ -53,6 +53,26 @@ if (config.HEAP_GROWING_PERCENT > 0) v8.setFlagsFromString(`--heap-growing-perce
 let embedded: EmbeddedDatabase | undefined
 let app: App | undefined
 let grace: ReturnType<typeof closeWithGrace> | undefined
+
+/**
+ * Under `npm start`, a terminal's Ctrl-C reaches the service twice: from the terminal, and again from npm, which
+ * forwards SIGINT and SIGTERM to its script. The same request twice within moments is one request to stop; a later
+ * one forces the exit, as close-with-grace does for every second signal.
+ */
+const REPEATED_SIGNAL_MS = 1_000
+let stopRequestedAt: number | undefined
+function onStopSignal(signal: NodeJS.Signals) {
+  if (stopRequestedAt === undefined) {
+    stopRequestedAt = performance.now()
+    logger.info({ signal }, 'shutting down')
+    void grace?.close()
+  } else if (performance.now() - stopRequestedAt > REPEATED_SIGNAL_MS) {
+    logger.error({ signal }, 'second signal: exiting without waiting for requests to finish')
+    process.exit(1)
+  }
+}
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
 try {
   if (!config.DATABASE_URL) {
     embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_POSTGRES_PORT, logger })
@@ -68,12 +88,14 @@ try {
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, then stop the embedded
   // database. Bounded, because a stuck connection must not keep the process alive forever.
   const running = app
-  grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
+  grace = closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger, skip: [...STOP_SIGNALS] }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an unexpected error')
-    else logger.info({ signal }, 'shutting down')
+    else if (signal) logger.info({ signal }, 'shutting down')
     await running.close()
     await embedded?.stop()
   })
+
+  for (const signal of STOP_SIGNALS) process.on(signal, onStopSignal)
 
   await app.listen({ port: config.PORT, host: config.HOST })
   logger.info(
@@ -84,6 +106,7 @@ try {
   logger.fatal({ err: error }, 'start-up failed')
   // close-with-grace would end the process with 0 once the event loop empties; the failure's exit code must stand.
   grace?.uninstall()
+  for (const signal of STOP_SIGNALS) process.removeListener(signal, onStopSignal)
   // Closed, not left to time out: its pool's idle connections would keep the process alive for another 10 s.
   await app?.close().catch(() => undefined)
   await embedded?.stop().catch(() => undefined)

@@ -90,6 +90,22 @@ describe('SIGTERM', () => {
     }
   }, 180_000)
 
+  it('Ctrl-C under npm start (SIGINT to the whole process group, then again from npm) is one graceful stop', async () => {
+    const scratch = await scratchDir('npm-ctrl-c')
+    try {
+      const npm = await startService({ DATA_DIR: scratch.dir, EMBEDDED_POSTGRES_PORT: String(await freePort()), ...BOOTSTRAP }, ['npm', 'start'], { detached: true })
+      const postgresPid = Number((await readFile(path.join(scratch.dir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0])
+      process.kill(-(npm.process.pid as number), 'SIGINT')
+      expect(await npm.exited).toEqual({ code: 0, signal: null })
+      expect(npm.logs.filter((l) => l.msg === 'shutting down')).toEqual([expect.objectContaining({ signal: 'SIGINT' })])
+      expect(npm.logs.some((l) => String(l.msg).startsWith('second signal'))).toBe(false)
+      expect(npm.logs.some((l) => l.msg === 'embedded PostgreSQL stopped')).toBe(true)
+      expect(alive(postgresPid)).toBe(false)
+    } finally {
+      await scratch.remove()
+    }
+  }, 180_000)
+
   it('a request arriving after it, while an in-flight request keeps the server draining, gets 503 with Retry-After, Connection: close and the error body', async () => {
     const service = await startService({ DATABASE_URL: await migratedDatabase(), MIGRATE_ON_START: 'false', ...BOOTSTRAP })
     const token = await tokenFrom(service.baseUrl)

@@ -97,10 +97,16 @@ export interface Service {
  * Starts `command` (dist/server.js by default, or `npm start`) and resolves once the service logs that it is ready.
  * Lines that are not JSON (npm's banner) are skipped.
  */
-export function startService(env: Record<string, string>, command: [string, ...string[]] = [process.execPath, SERVER]): Promise<Service> {
+export function startService(
+  env: Record<string, string>,
+  command: [string, ...string[]] = [process.execPath, SERVER],
+  { detached = false } = {},
+): Promise<Service> {
   const [file, ...args] = command
   const child = spawn(file, args, {
     cwd: PROJECT_ROOT,
+    // A process group of its own, to signal as a terminal does (Ctrl-C reaches every process of the group).
+    detached,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
