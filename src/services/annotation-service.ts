@@ -1,4 +1,4 @@
-import type { PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
 import type { Annotation, AnnotationInput } from '../schemas/recording.js'
 import { recordingSelfUri, toAnnotation } from './recording-mapper.js'
@@ -16,16 +16,45 @@ const clientFields = (input: AnnotationInput) => ({
   description: input.description ?? null,
 })
 
+type AnnotationRow = Prisma.AnnotationGetPayload<object>
+
+/**
+ * An annotation row as Prisma would map it. The reads and updates that a client repeats (GET, and PUT with If-Match
+ * in a read-modify-write loop) are single raw statements: through Prisma's query builder each statement cost ~5 ms
+ * here, a raw one a small fraction of that.
+ */
+const ROW = Prisma.raw(`a.id, a.recording_id AS "recordingId", a.name, a.type, a.location, a.duration_ms AS "durationMs",
+  a.absolute_location AS "absoluteLocation", a.absolute_duration_ms AS "absoluteDurationMs",
+  a.recording_location AS "recordingLocation", a.recording_duration_ms AS "recordingDurationMs",
+  a.realtime_location AS "realtimeLocation", a."user", a.description, a.reason, a.created_at AS "createdAt", a.version`)
+
 export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
   const annotationNotFound = (key: RecordingKey, annotationId: string) =>
     new NotFoundError('Annotation', annotationId, ` on recording ${key.recordingId}`)
 
   /** The recording's id when it exists for this organization and conversation; 404 otherwise. */
   async function recordingId(key: RecordingKey): Promise<string> {
-    const where = recordingWhere(key)
-    const recording = where && (await prisma.recording.findFirst({ where, select: { id: true } }))
+    const [recording] = isUuid(key.recordingId)
+      ? await prisma.$queryRaw<{ id: string }[]>`SELECT id FROM recordings
+          WHERE id = ${key.recordingId}::uuid AND organization_id = ${key.organizationId}::uuid AND conversation_id = ${key.conversationId}`
+      : []
     if (!recording) throw recordingNotFound(key)
     return recording.id
+  }
+
+  /**
+   * The recording's id and its annotation `annotationId` (undefined when there is no such annotation); 404 when there
+   * is no such recording. One statement.
+   */
+  async function findAnnotation(key: RecordingKey, annotationId: string): Promise<{ recordingId: string; row: AnnotationRow | undefined }> {
+    const [found] = isUuid(key.recordingId)
+      ? await prisma.$queryRaw<({ found: string } & ({ [K in keyof AnnotationRow]: null } | AnnotationRow))[]>`
+          SELECT r.id AS found, ${ROW} FROM recordings r
+          LEFT JOIN annotations a ON a.recording_id = r.id AND a.id = ${isUuid(annotationId) ? annotationId : null}::uuid
+          WHERE r.id = ${key.recordingId}::uuid AND r.organization_id = ${key.organizationId}::uuid AND r.conversation_id = ${key.conversationId}`
+      : []
+    if (!found) throw recordingNotFound(key)
+    return { recordingId: found.found, row: found.id === null ? undefined : (found as AnnotationRow) }
   }
 
   const uri = (key: RecordingKey) => recordingSelfUri(key.conversationId, key.recordingId)
@@ -43,8 +72,7 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
     },
 
     async get(key: RecordingKey, annotationId: string): Promise<{ annotation: Annotation; etag: string }> {
-      const id = await recordingId(key)
-      const row = isUuid(annotationId) ? await prisma.annotation.findFirst({ where: { id: annotationId, recordingId: id } }) : null
+      const { row } = await findAnnotation(key, annotationId)
       if (!row) throw annotationNotFound(key, annotationId)
       return { annotation: toAnnotation(row, uri(key)), etag: etagOf(row.version.toString()) }
     },
@@ -63,30 +91,34 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
       may: { create: boolean; update: boolean },
       ifMatch?: IfMatch,
     ): Promise<{ annotation: Annotation; created: boolean; etag: string }> {
-      const id = await recordingId(key)
       if (annotationId !== undefined && !isUuid(annotationId)) {
+        await recordingId(key)
         throw new InvalidRequestError(`Annotation ids are UUIDs; ${annotationId} is not one`, 'annotationId', 'params')
       }
       const data = clientFields(input)
-      const { row, created } = await prisma.$transaction(async (tx) => {
-        const where = annotationId ? { recordingId_id: { recordingId: id, id: annotationId } } : null
-        const existing = where ? await tx.annotation.findUnique({ where, select: { reason: true, version: true } }) : null
-        if (existing?.reason) throw new InvalidRequestError(`Annotation ${annotationId} is a system annotation (${existing.reason}) and cannot be changed`)
-        assertIfMatch(ifMatch, existing?.version.toString(), `annotation ${annotationId ?? ''}`)
-        if (existing && where && annotationId) {
-          if (!may.update) throw new ForbiddenError('Missing permission: changing an annotation needs recording:annotation:edit')
-          const { count } = await tx.annotation.updateMany({
-            where: { recordingId: id, id: annotationId, ...(Array.isArray(ifMatch) ? { version: existing.version } : {}) },
-            data,
-          })
-          if (count === 0) throw changed(annotationId)
-          const row = await tx.annotation.findUnique({ where })
-          if (!row) throw changed(annotationId)
-          return { row, created: false }
-        }
+      const { recordingId: id, row: existing } = annotationId === undefined
+        ? { recordingId: await recordingId(key), row: undefined }
+        : await findAnnotation(key, annotationId)
+      if (existing?.reason) throw new InvalidRequestError(`Annotation ${annotationId} is a system annotation (${existing.reason}) and cannot be changed`)
+      assertIfMatch(ifMatch, existing?.version.toString(), `annotation ${annotationId ?? ''}`)
+      let row: AnnotationRow
+      let created = false
+      if (existing) {
+        if (!may.update) throw new ForbiddenError('Missing permission: changing an annotation needs recording:annotation:edit')
+        // With If-Match, the version checked is the one overwritten: a writer that got there first makes this a 412.
+        const [updated] = await prisma.$queryRaw<AnnotationRow[]>`
+          UPDATE annotations a SET name = ${data.name}, type = ${data.type}, location = ${data.location},
+            duration_ms = ${data.durationMs}, description = ${data.description}
+          WHERE a.recording_id = ${existing.recordingId}::uuid AND a.id = ${existing.id}::uuid
+            AND (${!Array.isArray(ifMatch)} OR a.version = ${existing.version})
+          RETURNING ${ROW}`
+        if (!updated) throw Array.isArray(ifMatch) ? changed(existing.id) : annotationNotFound(key, existing.id)
+        row = updated
+      } else {
         if (!may.create) throw new ForbiddenError('Missing permission: creating an annotation needs recording:annotation:add')
-        return { row: await tx.annotation.create({ data: { ...data, id: annotationId, recordingId: id } }), created: true }
-      })
+        row = await prisma.annotation.create({ data: { ...data, id: annotationId, recordingId: id } })
+        created = true
+      }
       return { annotation: toAnnotation(row, uri(key)), created, etag: etagOf(row.version.toString()) }
     },
 
