@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import { DomainError, InvalidRequestError } from '../errors.js'
 import { ErrorRef } from '../schemas/error-body.js'
-import { createIdempotencyService, type IdempotencyScope, type IdempotencyService } from '../services/idempotency-service.js'
+import { createIdempotencyService, type HeldClaim, type IdempotencyService } from '../services/idempotency-service.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -63,6 +63,14 @@ function canonical(value: unknown): string {
 const fingerprint = (request: FastifyRequest) =>
   createHash('sha256').update(`${request.method}\n${request.url}\n${canonical(request.body)}`).digest('hex')
 
+const held = new WeakMap<FastifyRequest, HeldClaim>()
+
+/**
+ * The key this request claimed, for a handler whose create can store its answer in its own transaction: then no
+ * crash between the create and the stored answer can leave the key free for a second create.
+ */
+export const heldClaim = (request: FastifyRequest): HeldClaim | undefined => held.get(request)
+
 const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks])
 
 /**
@@ -71,15 +79,15 @@ const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [
  *
  * Order of events: the key is claimed after authentication, permission check and validation (a request refused
  * there never touches it). The answer is stored before it is sent, so a client that has seen it can only get it
- * replayed. Crash window: the create and the stored answer are two commits; a process that dies between them leaves
- * a claim that looks abandoned after `abandonAfterMs`, and a retry then creates again. Every other failure releases
- * the claim and stores nothing.
+ * replayed. A handler that passes `heldClaim(request)` to its create stores the answer in the create's own
+ * statement (the ingest does). Otherwise the create and the stored answer are two commits, and a process that dies
+ * between them leaves a claim that looks abandoned after `abandonAfterMs`: a retry then creates again. Every other
+ * failure releases the claim and stores nothing.
  */
 export default fp<IdempotencyPluginOptions>(
   async (app, { ttlHours, abandonAfterMs, sweepIntervalMs = 15 * 60_000 }) => {
     const keys = createIdempotencyService({ prisma: app.prisma, ttlHours, abandonAfterMs })
     app.decorate('idempotencyKeys', keys)
-    const held = new WeakMap<FastifyRequest, { scope: IdempotencyScope; claim: string }>()
 
     const claim: preHandlerHookHandler = async (request: FastifyRequest, reply: FastifyReply) => {
       const value = request.headers['idempotency-key']

@@ -4,6 +4,7 @@ import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent } from '../schemas/error-body.js'
 import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, withETag } from '../schemas/conditional.js'
 import { parseIfMatch } from '../services/etag.js'
+import { heldClaim } from '../plugins/idempotency.js'
 import {
   CreateRecordingSchema, GetRecordingQuery, ListRecordingsQuery, RecordingListSchema, RecordingSchema, UpdateRecordingQuery,
   UpdateRecordingSchema,
@@ -13,12 +14,14 @@ import { audit } from './audit.js'
 import { splitCommaJoined } from './query.js'
 import type { Body } from '../services/recording-service.js'
 
+const JSON_TEXT = 'application/json; charset=utf-8'
+
 /**
  * Sends a service's answer. JSON text that PostgreSQL built goes out as it is: Fastify does not serialize a string
  * payload once a JSON content type is set, so the route's response schema serializes only the object answers.
  */
 export function sendBody<T>(reply: FastifyReply, body: Body<T>): FastifyReply {
-  return 'json' in body ? reply.type('application/json; charset=utf-8').send(body.json) : reply.send(body.value)
+  return 'json' in body ? reply.type(JSON_TEXT).send(body.json) : reply.send(body.value)
 }
 
 /** `/api/v2/conversations/:conversationId/recordings`: the Genesys routes plus our ingest and delete. */
@@ -46,7 +49,9 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { idempotent: true },
   }, async (request, reply) => {
     const { conversationId } = request.params
-    const { id, selfUri, json, etag } = await recordings.create(request.organizationId, conversationId, request.body)
+    const key = heldClaim(request)
+    const answer = key && { key, statusCode: 201, contentType: JSON_TEXT }
+    const { id, selfUri, json, etag } = await recordings.create(request.organizationId, conversationId, request.body, answer)
     audit(request, 'recording.create', { conversationId, recordingId: id })
     return sendBody(reply.code(201).header('location', selfUri).header('etag', etag), { json })
   })

@@ -8,6 +8,12 @@ export interface IdempotencyScope {
   key: string
 }
 
+/** A key this request holds: the attempt `claim` may store its answer. */
+export interface HeldClaim {
+  scope: IdempotencyScope
+  claim: string
+}
+
 /** The first successful answer, as it is replayed. */
 export interface StoredAnswer {
   statusCode: number
@@ -69,10 +75,10 @@ export function createIdempotencyService({ prisma, ttlHours, abandonAfterMs }: I
       return { outcome: 'in-flight' }
     },
 
-    /** Stores the answer of the attempt holding `claim`. */
+    /** Stores the answer of the attempt holding `claim`, unless the create stored it already (see insertRecording). */
     async complete(scope: IdempotencyScope, claim: string, answer: StoredAnswer): Promise<void> {
       await prisma.idempotencyKey.updateMany({
-        where: { ...where(scope), claim },
+        where: { ...where(scope), claim, statusCode: null },
         data: { statusCode: answer.statusCode, responseHeaders: answer.headers, responseBody: answer.body },
       })
     },

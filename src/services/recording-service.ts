@@ -12,6 +12,7 @@ import {
 } from './recording-sql.js'
 import { uuid7 } from './uuid7.js'
 import { assertIfMatch, etagOf, type IfMatch } from './etag.js'
+import type { HeldClaim } from './idempotency-service.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
@@ -206,13 +207,20 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
      * Stores a recording with all its children in one statement (one multi-row insert per table; a statement is a
      * transaction), which also answers the stored recording.
      */
-    async create(organizationId: string, conversationId: string, input: CreateRecording): Promise<{ id: string; selfUri: string; json: string; etag: string }> {
+    async create(
+      organizationId: string,
+      conversationId: string,
+      input: CreateRecording,
+      answer?: { key: HeldClaim; statusCode: number; contentType: string },
+    ): Promise<{ id: string; selfUri: string; json: string; etag: string }> {
       if (input.conversationId !== undefined && input.conversationId !== conversationId) {
         throw new InvalidRequestError(`conversationId in the body (${input.conversationId}) differs from the path (${conversationId})`, 'conversationId')
       }
       const rows = ingestRows(organizationId, conversationId, input)
-      const { json, version } = await insertRecording(prisma, rows)
-      return { id: rows.recording.id, selfUri: recordingSelfUri(conversationId, rows.recording.id), json, etag: etagOf(version) }
+      const selfUri = recordingSelfUri(conversationId, rows.recording.id)
+      const stored = answer && { key: answer.key, statusCode: answer.statusCode, headers: { 'content-type': answer.contentType, location: selfUri } }
+      const { json, version } = await insertRecording(prisma, rows, stored)
+      return { id: rows.recording.id, selfUri, json, etag: etagOf(version) }
     },
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */

@@ -1,6 +1,7 @@
 import { Prisma } from '../generated/prisma/client.js'
 import { recordingSelfUri } from './recording-mapper.js'
 import type { RecordingKey } from './recording-key.js'
+import type { HeldClaim } from './idempotency-service.js'
 
 // Every answer that carries a recording, in raw SQL through Prisma. Per request, Prisma's query compiler, its row
 // mapping and the Date -> string round trip of every timestamp cost far more than PostgreSQL does; here one statement
@@ -248,7 +249,14 @@ function insertedRecordingJson(written: ChildTable[]): Prisma.Sql {
  * data-modifying CTE of the statement; their foreign keys, and the statement-level search triggers of the
  * transcript tables, run at the end of the statement, when every row is there. Any failure undoes all of it.
  */
-export async function insertRecording(db: Db, rows: IngestRows): Promise<{ json: string; version: string }> {
+/** The idempotency key an ingest answers, with what its answer carries besides the body and the ETag. */
+export interface IngestAnswer {
+  key: HeldClaim
+  statusCode: number
+  headers: Record<string, string>
+}
+
+export async function insertRecording(db: Db, rows: IngestRows, answer?: IngestAnswer): Promise<{ json: string; version: string }> {
   const written = CHILD_TABLES.filter(([field]) => rows[field].length > 0)
   const children = written.map(([field, table, columns]) => {
     const [name, cols] = [Prisma.raw(table), Prisma.raw(columns)]
@@ -258,9 +266,19 @@ export async function insertRecording(db: Db, rows: IngestRows): Promise<{ json:
   const recording = Prisma.sql`new_recording AS (INSERT INTO recordings (${RECORDING_COLUMNS})
     SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb) RETURNING *)`
   // The inserted version is the stored one: the writes the statement's triggers make to the row keep it.
-  const [row] = await db.$queryRaw<{ json: string; version: string }[]>(Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')}
-    SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version
-    FROM new_recording r, ${uris(rows.recording.conversation_id)}`)
+  const select = Prisma.sql`SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version
+    FROM new_recording r, ${uris(rows.recording.conversation_id)}`
+  // With an idempotency key, the same statement stores the answer for it: the recording and the replayable answer
+  // commit together. The ETag is etagOf's form.
+  const [row] = await db.$queryRaw<{ json: string; version: string }[]>(answer
+    ? Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')}, answer AS (${select}),
+        stored AS (UPDATE idempotency_keys k SET status_code = ${answer.statusCode}::int, response_body = a.json,
+          response_headers = ${JSON.stringify(answer.headers)}::jsonb || jsonb_build_object('etag', '"' || a.version || '"')
+        FROM answer a
+        WHERE k.organization_id = ${answer.key.scope.organizationId}::uuid AND k.client_id = ${answer.key.scope.clientId}
+          AND k.key = ${answer.key.scope.key} AND k.claim = ${answer.key.claim}::uuid)
+      SELECT json, version FROM answer`
+    : Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')} ${select}`)
   if (!row) throw new Error(`the insert of recording ${rows.recording.id} answered no row`)
   return row
 }

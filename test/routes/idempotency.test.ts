@@ -132,6 +132,34 @@ describe('Idempotency-Key on ingest', () => {
     expect((await post(recordingsUrl(conversationId), { media: 'chat' }, key)).body).toBe(retry.body)
   })
 
+  it('stores the ingest answer in the statement that creates the recording, so a crash before sending it leaves a replayable key', async () => {
+    // A claim as the hook makes it, then the service alone: what a process that dies right after the create leaves.
+    const conversationId = randomUUID()
+    const key = randomUUID()
+    const claim = randomUUID()
+    const first = await post(recordingsUrl(randomUUID()), { media: 'chat' }, randomUUID())
+    const { rows: [scope] } = await ctx.sql.query<{ organization_id: string; client_id: string }>(
+      'SELECT organization_id, client_id FROM idempotency_keys ORDER BY claimed_at DESC LIMIT 1',
+    )
+    if (!scope) throw new Error(`no key stored by ${first.statusCode}`)
+    await ctx.sql.query(
+      `INSERT INTO idempotency_keys (organization_id, client_id, key, fingerprint, claim, claimed_at, expires_at)
+       VALUES ($1, $2, $3, 'not-this-request', $4, now(), now() + interval '1 hour')`,
+      [scope.organization_id, scope.client_id, key, claim],
+    )
+    const created = await ctx.app.services.recordings.create(scope.organization_id, conversationId, { media: 'chat' }, {
+      key: { scope: { organizationId: scope.organization_id, clientId: scope.client_id, key }, claim },
+      statusCode: 201,
+      contentType: 'application/json; charset=utf-8',
+    })
+    const { rows } = await ctx.sql.query('SELECT status_code, response_headers, response_body FROM idempotency_keys WHERE key = $1', [key])
+    expect(rows).toEqual([{
+      status_code: 201,
+      response_headers: { 'content-type': 'application/json; charset=utf-8', location: created.selfUri, etag: created.etag },
+      response_body: created.json,
+    }])
+  })
+
   it('does not keep the key when the first attempt fails (400 from validation or from the service), so a corrected retry succeeds', async () => {
     const conversationId = randomUUID()
     const key = randomUUID()
