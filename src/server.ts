@@ -65,6 +65,7 @@ function onStopSignal(signal: NodeJS.Signals) {
   if (stopRequestedAt === undefined) {
     stopRequestedAt = performance.now()
     logger.info({ signal }, 'shutting down')
+    // Before the server listens there is nothing to drain: start-up stops at its next step (see `checkpoint`).
     void grace?.close()
   } else if (performance.now() - stopRequestedAt > REPEATED_SIGNAL_MS) {
     logger.error({ signal }, 'second signal: exiting without waiting for requests to finish')
@@ -72,16 +73,27 @@ function onStopSignal(signal: NodeJS.Signals) {
   }
 }
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const
+// From the first moment: a signal during start-up must still stop the embedded PostgreSQL it may have started.
+for (const signal of STOP_SIGNALS) process.on(signal, onStopSignal)
+
+class StoppedDuringStart extends Error {}
+/** Between the steps of start-up: gives up, cleanly, once a stop was asked for. */
+function checkpoint() {
+  if (stopRequestedAt !== undefined) throw new StoppedDuringStart('stopped by a signal during start-up')
+}
 
 try {
   if (!config.DATABASE_URL) {
     embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_POSTGRES_PORT, logger })
   }
+  checkpoint()
   const databaseUrl = config.DATABASE_URL ?? (embedded as EmbeddedDatabase).url
   if (config.MIGRATE_ON_START) await applyMigrations(databaseUrl, logger)
+  checkpoint()
 
   app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations(), logger })
   await ensureAClient(app, config)
+  checkpoint()
   const search = await app.services.search.useLanguage(config.SEARCH_LANGUAGE)
   if (search.changed) logger.warn({ language: config.SEARCH_LANGUAGE, rebuilt: search.rebuilt }, 'full-text search language changed; documents rebuilt')
 
@@ -94,8 +106,7 @@ try {
     await running.close()
     await embedded?.stop()
   })
-
-  for (const signal of STOP_SIGNALS) process.on(signal, onStopSignal)
+  checkpoint()
 
   await app.listen({ port: config.PORT, host: config.HOST })
   logger.info(
@@ -103,13 +114,15 @@ try {
     'recording-store ready',
   )
 } catch (error) {
-  logger.fatal({ err: error }, 'start-up failed')
+  const stopped = error instanceof StoppedDuringStart
+  if (stopped) logger.info('stopped during start-up')
+  else logger.fatal({ err: error }, 'start-up failed')
   // close-with-grace would end the process with 0 once the event loop empties; the failure's exit code must stand.
   grace?.uninstall()
   for (const signal of STOP_SIGNALS) process.removeListener(signal, onStopSignal)
   // Closed, not left to time out: its pool's idle connections would keep the process alive for another 10 s.
   await app?.close().catch(() => undefined)
   await embedded?.stop().catch(() => undefined)
-  process.exitCode = 1
+  process.exitCode = stopped ? 0 : 1
   logger.flush()
 }

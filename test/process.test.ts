@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import path from 'node:path'
@@ -105,6 +106,38 @@ describe('SIGTERM', () => {
       await scratch.remove()
     }
   }, 180_000)
+
+  it('during start-up, once the embedded PostgreSQL runs, stops it and exits 0 instead of leaving it orphaned', async () => {
+    const scratch = await scratchDir('start-sigterm')
+    const child = spawn(process.execPath, [SERVER], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: scratch.dir, EMBEDDED_POSTGRES_PORT: String(await freePort()), PORT: '0', LOG_PRETTY: 'false' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    try {
+      const messages: string[] = []
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          for (const line of chunk.toString().split('\n').filter((l) => l.startsWith('{'))) {
+            const { msg } = JSON.parse(line) as { msg: string }
+            messages.push(msg)
+            if (msg === 'embedded PostgreSQL started') resolve()
+          }
+        })
+        void exited.then(() => reject(new Error(`exited before the database started: ${messages.join(' | ')}`)))
+      })
+      const postgresPid = Number((await readFile(path.join(scratch.dir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0])
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      expect(messages).toContain('stopped during start-up')
+      expect(messages).not.toContain('recording-store ready')
+      expect(alive(postgresPid)).toBe(false)
+    } finally {
+      child.kill('SIGKILL')
+      await scratch.remove()
+    }
+  }, 120_000)
 
   it('a request arriving after it, while an in-flight request keeps the server draining, gets 503 with Retry-After, Connection: close and the error body', async () => {
     const service = await startService({ DATABASE_URL: await migratedDatabase(), MIGRATE_ON_START: 'false', ...BOOTSTRAP })
