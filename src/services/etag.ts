@@ -10,7 +10,7 @@ export const etagOf = (version: string, variant?: string) => `"${variant ? `${ve
 
 const ENTITY_TAG = /\s*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)/y
 
-/** The entity-tags of an If-Match or If-None-Match value (`*`, or a list); malformed members are left out. */
+/** The entity-tags of an If-Match or If-None-Match value (`*`, or a list); the list ends at a malformed member. */
 export function parseETags(field: string): '*' | { weak: boolean; opaque: string }[] {
   if (field.trim() === '*') return '*'
   const tags: { weak: boolean; opaque: string }[] = []
@@ -52,7 +52,3 @@ export function assertIfMatch(ifMatch: IfMatch | undefined, current: string | un
     throw new PreconditionFailedError(`If-Match: ${what} has changed; its current ETag is ${etagOf(current)}`)
   }
 }
-
-/** The versions a compare-and-set may find: the one checked, or any when there was no condition to hold. */
-export const expectedVersion = (ifMatch: IfMatch | undefined, current: bigint) =>
-  ifMatch === undefined || ifMatch === '*' ? {} : { version: current }
