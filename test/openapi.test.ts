@@ -55,9 +55,9 @@ describe('OpenAPI document', () => {
       expect(operation.tags?.length, operation.route).toBeGreaterThan(0)
     }
     const byId = Object.fromEntries(operations.map((o) => [o.operationId, o]))
-    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '304', '400', '401', '403', '404', '429', '500'])
-    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '422', '429', '500'])
-    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '401', '403', '404', '412', '429', '500'])
+    expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '304', '400', '401', '403', '404', '429', '500', '503'])
+    expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '422', '429', '500', '503'])
+    expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '401', '403', '404', '412', '429', '500', '503'])
     expect(byId.getConversationRecording?.responses?.['404']).toMatchObject({
       content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
     })

@@ -81,7 +81,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ tokensPerMinute: number }>
       tags: ['OAuth'],
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequestSchema,
-      response: { 200: TokenResponseSchema, 400: OAuthErrorRef, 401: OAuthErrorRef, 413: OAuthErrorRef, 415: OAuthErrorRef, 429: OAuthErrorRef, 500: OAuthErrorRef },
+      response: { 200: TokenResponseSchema, 400: OAuthErrorRef, 401: OAuthErrorRef, 413: OAuthErrorRef, 415: OAuthErrorRef, 429: OAuthErrorRef, 500: OAuthErrorRef, 503: OAuthErrorRef },
     },
   }, async (request, reply) => {
     // RFC 6749 §4.4.2: the token request is form-encoded; other encodings are refused rather than guessed at.

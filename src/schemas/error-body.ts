@@ -47,9 +47,9 @@ export const errorResponses = <const S extends readonly number[]>(...statuses: S
   Object.fromEntries(statuses.map((status) => [status, ErrorRef])) as { [K in S[number]]: typeof ErrorRef }
 
 /** The error answers of API routes: reads (and deletes), and writes with a body. */
-export const READ_ERRORS = errorResponses(400, 401, 403, 404, 429, 500)
-export const WRITE_ERRORS = errorResponses(400, 401, 403, 404, 413, 415, 429, 500)
-export const CREATE_ERRORS = errorResponses(400, 401, 403, 413, 415, 429, 500)
+export const READ_ERRORS = errorResponses(400, 401, 403, 404, 429, 500, 503)
+export const WRITE_ERRORS = errorResponses(400, 401, 403, 404, 413, 415, 429, 500, 503)
+export const CREATE_ERRORS = errorResponses(400, 401, 403, 413, 415, 429, 500, 503)
 
 /** A 204 answer: no body. */
 export const NoContent = { type: 'null', description: 'Done; no body.' } as const
