@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import type { ClientSummary } from '../src/services/client-service.js'
 import { randomUUID } from 'node:crypto'
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
@@ -12,41 +11,15 @@ import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
 import { loadConfig } from '../src/config.js'
 import { PROJECT_ROOT, shippedMigrations } from '../src/db/migrations.js'
 import { databaseUrl as urlFor, withAdminClient } from './database.js'
+import { CLI, freePort, killLeftovers, run, startService } from './processes.js'
 
-/** The built command, exactly what `npm run clients` runs (`npm test` builds first). */
-const CLI = path.join(PROJECT_ROOT, 'dist', 'cli', 'clients.js')
-const SERVER = path.join(PROJECT_ROOT, 'dist', 'server.js')
 
-interface CliResult {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-const running = new Set<ChildProcess>()
-afterAll(() => {
-  for (const child of running) child.kill('SIGKILL')
-})
+afterAll(killLeftovers)
 
 /** Runs the command with only these settings: the test run's own DATABASE_URL must not leak into it. */
-function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  running.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => {
-      running.delete(child)
-      resolve({ code, stdout, stderr })
-    })
-  })
+async function cli(args: string[], env: Record<string, string>) {
+  const { code, stdout, stderr } = await run(process.execPath, [CLI, ...args], env)
+  return { code, stdout, stderr }
 }
 
 interface Created {
@@ -225,15 +198,6 @@ describe('npm run clients (node dist/cli/clients.js) with DATABASE_URL', () => {
 
 // ---- The embedded PostgreSQL under DATA_DIR, with and without the service running ----
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 async function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
@@ -256,33 +220,10 @@ async function projectReachableByPostgresUser(): Promise<boolean> {
   }
 }
 
-interface RunningServer {
-  baseUrl: string
-  stop(): Promise<number | null>
-}
-
-function startServer(env: Record<string, string>): Promise<RunningServer> {
-  const child = spawn(process.execPath, [SERVER], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_PRETTY: 'false', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  running.add(child)
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
-    running.delete(child)
-    resolve(code)
-  }))
-  let output = ''
-  return new Promise((resolve, reject) => {
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString()
-      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (listening?.[1]) resolve({ baseUrl: listening[1], stop: () => (child.kill('SIGTERM'), exited) })
-    }
-    child.stdout.on('data', collect)
-    child.stderr.on('data', collect)
-    void exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${output}`)))
-  })
+/** The service, started as `npm start` starts it; `stop` sends SIGTERM and answers its exit code. */
+async function startServer(env: Record<string, string>): Promise<{ baseUrl: string; stop(): Promise<number | null> }> {
+  const service = await startService(env)
+  return { baseUrl: service.baseUrl, stop: () => (service.process.kill('SIGTERM'), service.exited.then(({ code }) => code)) }
 }
 
 async function tokenStatus(baseUrl: string, created: Created): Promise<{ status: number; token?: string }> {
