@@ -115,9 +115,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(SECURITY_HEADERS)
     reply.header('inin-correlation-id', request.id)
-  })
-  app.addHook('onRequest', async (request) => {
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
       throw new InvalidRequestError('An HTTP/1.1 request needs a Host header (RFC 9112 §3.2)', 'host', 'headers')
     }
   })
