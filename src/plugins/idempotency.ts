@@ -79,10 +79,10 @@ const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [
  *
  * Order of events: the key is claimed after authentication, permission check and validation (a request refused
  * there never touches it). The answer is stored before it is sent, so a client that has seen it can only get it
- * replayed. A handler that passes `heldClaim(request)` to its create stores the answer in the create's own
- * statement (the ingest does). Otherwise the create and the stored answer are two commits, and a process that dies
- * between them leaves a claim that looks abandoned after `abandonAfterMs`: a retry then creates again. Every other
- * failure releases the claim and stores nothing.
+ * replayed. Each handler passes `heldClaim(request)` to its write, which stores the answer in its own transaction
+ * (the ingest in its one statement, the annotation POST in its transaction): stored here, after the write, the
+ * answer would be a second commit, and a process dying between the two would leave a claim that looks abandoned
+ * after `abandonAfterMs`, letting a retry write again. Every other failure releases the claim and stores nothing.
  */
 export default fp<IdempotencyPluginOptions>(
   async (app, { ttlHours, abandonAfterMs, sweepIntervalMs = 15 * 60_000 }) => {

@@ -5,13 +5,21 @@ import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS, WRITE_ERRORS, NoContent } from '../schemas/error-body.js'
 import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, withETag } from '../schemas/conditional.js'
 import { parseIfMatch } from '../services/etag.js'
+import { heldClaim } from '../plugins/idempotency.js'
 import { audit } from './audit.js'
-import { AnnotationInputSchema, AnnotationSchema } from '../schemas/recording.js'
+import { JSON_TEXT, sendBody } from './recordings.js'
+import { AnnotationInputSchema, AnnotationSchema, type Annotation } from '../schemas/recording.js'
 
 const AnnotationParams = Type.Object({
   ...RecordingParams.properties,
   annotationId: Type.String({ minLength: 1, maxLength: 128, examples: [EXAMPLE_IDS.annotationId] }),
 })
+
+/** A response schema's serializer answers text; Fastify's type also allows the buffers a custom one could answer. */
+function serialized(payload: string | ArrayBuffer | Buffer): string {
+  if (typeof payload !== 'string') throw new TypeError('the annotation serializer answered no text')
+  return payload
+}
 
 /** `/api/v2/conversations/:conversationId/recordings/:recordingId/annotations` (Genesys RecordingApi). */
 export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -56,9 +64,12 @@ export const annotationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { idempotent: true },
   }, async (request, reply) => {
     const ifMatch = parseIfMatch(request.headers['if-match'])
-    const { annotation, created, etag } = await annotations.upsert(keyOf(request), request.body.id, request.body, grants(request), ifMatch)
+    const key = heldClaim(request)
+    // With a key, the text stored for replays is the one sent: the route's own serializer makes it, before the commit.
+    const answer = key && { key, statusCode: 200, contentType: JSON_TEXT, serialize: (value: Annotation) => serialized(reply.serialize(value)) }
+    const { annotation, created, etag, json } = await annotations.upsert(keyOf(request), request.body.id, request.body, grants(request), ifMatch, answer)
     audit(request, created ? 'annotation.create' : 'annotation.update', { ...request.params, annotationId: annotation.id })
-    return reply.header('etag', etag).send(annotation)
+    return sendBody(reply.code(200).header('etag', etag), json === undefined ? { value: annotation } : { json })
   })
 
   app.get('/:annotationId', {

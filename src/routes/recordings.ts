@@ -14,7 +14,7 @@ import { audit } from './audit.js'
 import { splitCommaJoined } from './query.js'
 import type { Body } from '../services/recording-service.js'
 
-const JSON_TEXT = 'application/json; charset=utf-8'
+export const JSON_TEXT = 'application/json; charset=utf-8'
 
 /**
  * Sends a service's answer. JSON text that PostgreSQL built goes out as it is: Fastify does not serialize a string

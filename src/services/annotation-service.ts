@@ -4,6 +4,7 @@ import type { Annotation, AnnotationInput } from '../schemas/recording.js'
 import { recordingSelfUri, toAnnotation } from './recording-mapper.js'
 import { isUuid, recordingNotFound, recordingWhere, type RecordingKey } from './recording-key.js'
 import { assertIfMatch, etagOf, type IfMatch } from './etag.js'
+import { storeAnswer, type HeldClaim } from './idempotency-service.js'
 
 const bigint = (value: number | undefined) => (value === undefined ? null : BigInt(value))
 
@@ -17,6 +18,14 @@ const clientFields = (input: AnnotationInput) => ({
 })
 
 type AnnotationRow = Prisma.AnnotationGetPayload<object>
+
+/** The idempotency key an upsert answers, with the answer's status, content type and the route's serializer. */
+export interface AnnotationAnswer {
+  key: HeldClaim
+  statusCode: number
+  contentType: string
+  serialize: (annotation: Annotation) => string
+}
 
 /**
  * An annotation row as Prisma would map it. The reads and updates that a client repeats (GET, and PUT with If-Match
@@ -82,7 +91,8 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
      * id when it is a UUID the client chose; ids are per recording, so this reveals nothing of other recordings).
      * System annotations (those with a `reason`) are read-only. With `ifMatch`, only an existing annotation whose
      * version matches is changed, and that version is the one overwritten (compare-and-set): of two writers holding
-     * the same ETag, one gets 412.
+     * the same ETag, one gets 412. With `answer`, the answer is also stored for its idempotency key, and `json` is
+     * the text to send.
      */
     async upsert(
       key: RecordingKey,
@@ -90,7 +100,8 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
       input: AnnotationInput,
       may: { create: boolean; update: boolean },
       ifMatch?: IfMatch,
-    ): Promise<{ annotation: Annotation; created: boolean; etag: string }> {
+      answer?: AnnotationAnswer,
+    ): Promise<{ annotation: Annotation; created: boolean; etag: string; json?: string }> {
       if (annotationId !== undefined && !isUuid(annotationId)) {
         await recordingId(key)
         throw new InvalidRequestError(`Annotation ids are UUIDs; ${annotationId} is not one`, 'annotationId', 'params')
@@ -101,25 +112,34 @@ export function createAnnotationService({ prisma }: { prisma: PrismaClient }) {
         : await findAnnotation(key, annotationId)
       if (existing?.reason) throw new InvalidRequestError(`Annotation ${annotationId} is a system annotation (${existing.reason}) and cannot be changed`)
       assertIfMatch(ifMatch, existing?.version.toString(), `annotation ${annotationId ?? ''}`)
-      let row: AnnotationRow
-      let created = false
-      if (existing) {
-        if (!may.update) throw new ForbiddenError('Missing permission: changing an annotation needs recording:annotation:edit')
+      if (existing ? !may.update : !may.create) {
+        throw new ForbiddenError(existing
+          ? 'Missing permission: changing an annotation needs recording:annotation:edit'
+          : 'Missing permission: creating an annotation needs recording:annotation:add')
+      }
+      const write = async (db: Prisma.TransactionClient): Promise<AnnotationRow> => {
+        if (!existing) return db.annotation.create({ data: { ...data, id: annotationId, recordingId: id } })
         // With If-Match, the version checked is the one overwritten: a writer that got there first makes this a 412.
-        const [updated] = await prisma.$queryRaw<AnnotationRow[]>`
+        const [updated] = await db.$queryRaw<AnnotationRow[]>`
           UPDATE annotations a SET name = ${data.name}, type = ${data.type}, location = ${data.location},
             duration_ms = ${data.durationMs}, description = ${data.description}
           WHERE a.recording_id = ${existing.recordingId}::uuid AND a.id = ${existing.id}::uuid
             AND (${!Array.isArray(ifMatch)} OR a.version = ${existing.version})
           RETURNING ${ROW}`
         if (!updated) throw Array.isArray(ifMatch) ? changed(existing.id) : annotationNotFound(key, existing.id)
-        row = updated
-      } else {
-        if (!may.create) throw new ForbiddenError('Missing permission: creating an annotation needs recording:annotation:add')
-        row = await prisma.annotation.create({ data: { ...data, id: annotationId, recordingId: id } })
-        created = true
+        return updated
       }
-      return { annotation: toAnnotation(row, uri(key)), created, etag: etagOf(row.version.toString()) }
+      const created = !existing
+      const answered = (row: AnnotationRow) => ({ annotation: toAnnotation(row, uri(key)), created, etag: etagOf(row.version.toString()) })
+      if (!answer) return answered(await write(prisma))
+      // The answer is stored in the transaction of the write: a stored answer of its own would be a second commit,
+      // and a process dying between the two would leave the key free for a retry to write again.
+      return prisma.$transaction(async (tx) => {
+        const result = answered(await write(tx))
+        const json = answer.serialize(result.annotation)
+        await storeAnswer(tx, answer.key, { statusCode: answer.statusCode, headers: { 'content-type': answer.contentType, etag: result.etag }, body: json })
+        return { ...result, json }
+      })
     },
 
     async remove(key: RecordingKey, annotationId: string, ifMatch?: IfMatch): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { PrismaClient } from '../generated/prisma/client.js'
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
 
 /** Whose key it is: keys of different clients (and organizations) never meet. */
 export interface IdempotencyScope {
@@ -33,6 +33,18 @@ export interface IdempotencyOptions {
   ttlHours: number
   /** Age after which an unfinished claim counts as abandoned (its process died) and a retry may take the key over. */
   abandonAfterMs: number
+}
+
+/**
+ * Stores the answer of the attempt holding `held` through `db`: in the transaction that writes what the answer
+ * describes, both commit together (the plugin's `complete` then finds the answer stored and changes nothing).
+ */
+export async function storeAnswer(db: Pick<Prisma.TransactionClient, '$executeRaw'>, held: HeldClaim, answer: StoredAnswer): Promise<void> {
+  await db.$executeRaw`
+    UPDATE idempotency_keys SET status_code = ${answer.statusCode}::int, response_headers = ${JSON.stringify(answer.headers)}::jsonb,
+      response_body = ${answer.body}
+    WHERE organization_id = ${held.scope.organizationId}::uuid AND client_id = ${held.scope.clientId} AND key = ${held.scope.key}
+      AND claim = ${held.claim}::uuid AND status_code IS NULL`
 }
 
 /**
@@ -75,7 +87,7 @@ export function createIdempotencyService({ prisma, ttlHours, abandonAfterMs }: I
       return { outcome: 'in-flight' }
     },
 
-    /** Stores the answer of the attempt holding `claim`, unless the create stored it already (see insertRecording). */
+    /** Stores the answer of the attempt holding `claim`, unless the write stored it already (insertRecording, storeAnswer). */
     async complete(scope: IdempotencyScope, claim: string, answer: StoredAnswer): Promise<void> {
       await prisma.idempotencyKey.updateMany({
         where: { ...where(scope), claim, statusCode: null },

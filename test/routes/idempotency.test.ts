@@ -265,6 +265,74 @@ describe('Idempotency-Key on annotation POST', () => {
     expect(list.json<Annotation[]>().map((a) => a.name)).toEqual(['once'])
   })
 
+  it('annotation POST stores its answer in the transaction that creates the annotation: a claim whose create committed is never free for a second create', async () => {
+    const conversationId = randomUUID()
+    const recording = await ingest(ctx, conversationId, { media: 'chat' })
+    const url = `${recordingsUrl(conversationId)}/${recording.id}/annotations`
+    const body = { name: 'once', location: 10 }
+    const key = randomUUID()
+    const first = await post(url, body, key)
+    expect(first.statusCode, first.body).toBe(200)
+    const stored = async () => (await ctx.sql.query<{ organization_id: string; client_id: string; status_code: number | null; response_headers: object; response_body: string }>(
+      'SELECT organization_id, client_id, status_code, response_headers, response_body FROM idempotency_keys WHERE key = $1', [key])).rows
+    expect(await stored()).toMatchObject([{
+      status_code: 200,
+      response_headers: { 'content-type': first.headers['content-type'], etag: first.headers.etag },
+      response_body: first.body,
+    }])
+
+    // Back to a claim of this request whose process died before its create, old enough to count as abandoned; then
+    // the service alone, as a process that dies right after the create's commit would have run it.
+    const [scope] = await stored()
+    if (!scope) throw new Error('no key stored')
+    await ctx.sql.query('DELETE FROM annotations WHERE id = $1', [first.json<Annotation>().id])
+    const claim = randomUUID()
+    await ctx.sql.query(
+      `UPDATE idempotency_keys SET status_code = NULL, response_headers = NULL, response_body = NULL, claim = $2,
+         claimed_at = now() - make_interval(secs => $3::float8) WHERE key = $1`,
+      [key, claim, ctx.config.REQUEST_TIMEOUT_MS / 1000 + 1],
+    )
+    const written = await ctx.app.services.annotations.upsert(
+      { organizationId: scope.organization_id, conversationId, recordingId: String(recording.id) },
+      undefined, body, { create: true, update: true }, undefined,
+      { key: { scope: { organizationId: scope.organization_id, clientId: scope.client_id, key }, claim }, statusCode: 200, contentType: 'application/json; charset=utf-8', serialize: JSON.stringify },
+    )
+    expect(await stored()).toMatchObject([{
+      status_code: 200,
+      response_headers: { 'content-type': 'application/json; charset=utf-8', etag: written.etag },
+      response_body: written.json,
+    }])
+
+    const retry = await post(url, body, key)
+    expect(retry.statusCode).toBe(200)
+    expect(retry.headers['idempotent-replayed']).toBe('true')
+    expect(retry.body).toBe(written.json)
+    expect(retry.headers.etag).toBe(written.etag)
+    const list = await ctx.inject({ method: 'GET', url })
+    expect(list.json<Annotation[]>().map((a) => a.id)).toEqual([written.annotation.id])
+  })
+
+  it('stores the answer of an annotation POST that updates (an existing id) as it was sent, and keeps nothing when the update is refused (412)', async () => {
+    const conversationId = randomUUID()
+    const recording = await ingest(ctx, conversationId, { media: 'chat' })
+    const url = `${recordingsUrl(conversationId)}/${recording.id}/annotations`
+    const created = await post(url, { name: 'before' })
+    const { id } = created.json<Annotation>()
+    const stale = randomUUID()
+    expectErrorBody(await post(url, { id, name: 'stale' }, stale, { 'if-match': '"0"' }), 412)
+    expect(await storedKeys(stale)).toEqual([])
+
+    const key = randomUUID()
+    const first = await post(url, { id, name: 'after' }, key, { 'if-match': created.headers.etag as string })
+    expect(first.statusCode, first.body).toBe(200)
+    expect(first.json<Annotation>()).toMatchObject({ id, name: 'after' })
+    const { rows } = await ctx.sql.query('SELECT status_code, response_headers, response_body FROM idempotency_keys WHERE key = $1', [key])
+    expect(rows).toEqual([{ status_code: 200, response_headers: { 'content-type': first.headers['content-type'], etag: first.headers.etag }, response_body: first.body }])
+    const again = await post(url, { id, name: 'after' }, key, { 'if-match': created.headers.etag as string })
+    expect(again.headers['idempotent-replayed']).toBe('true')
+    expect(again.body).toBe(first.body)
+  })
+
   it('releases the key when the recording does not exist (404)', async () => {
     const key = randomUUID()
     const url = `${recordingsUrl(randomUUID())}/${randomUUID()}/annotations`
