@@ -12,7 +12,20 @@ export const ConfigSchema = Type.Object({
       description: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs with its data under DATA_DIR.',
     }),
   ),
-  DATA_DIR: Type.String({ minLength: 1, default: './.data', description: 'Where the embedded PostgreSQL keeps its data.' }),
+  DATA_DIR: Type.String({
+    minLength: 1,
+    default: './.data',
+    description: 'Where the embedded PostgreSQL keeps its data, and uploaded media (under media/) with MEDIA_STORAGE=local.',
+  }),
+  MEDIA_STORAGE: Type.String({
+    default: 'local',
+    description: 'Where uploaded media is kept: local (files under DATA_DIR/media).',
+  }),
+  MEDIA_MAX_BYTES: Type.Integer({
+    minimum: 1,
+    default: 4 * 1024 ** 3,
+    description: 'Largest media upload in bytes (default 4 GiB); larger ones are refused with 413.',
+  }),
   EMBEDDED_POSTGRES_PORT: Type.Integer({
     minimum: 1,
     maximum: 65535,
@@ -85,6 +98,10 @@ export const ConfigSchema = Type.Object({
 })
 export type Config = Static<typeof ConfigSchema>
 
+/** The media storage backends this build has. */
+export const MEDIA_STORAGES = ['local'] as const
+export type MediaStorageKind = (typeof MEDIA_STORAGES)[number]
+
 export class ConfigError extends Error {}
 
 /** Reads the settings from `env`, applies defaults and types, and throws one readable error listing every problem. */
@@ -102,6 +119,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = converted as Config
   if ((config.BOOTSTRAP_CLIENT_ID === undefined) !== (config.BOOTSTRAP_CLIENT_SECRET === undefined)) {
     problems.push('BOOTSTRAP_CLIENT_ID and BOOTSTRAP_CLIENT_SECRET go together: set both or neither')
+  }
+  // A union of literals would report "Expected union value"; this names the choices.
+  if (typeof config.MEDIA_STORAGE === 'string' && !MEDIA_STORAGES.includes(config.MEDIA_STORAGE as MediaStorageKind)) {
+    problems.push(`MEDIA_STORAGE=${JSON.stringify(config.MEDIA_STORAGE)}: must be one of ${MEDIA_STORAGES.join(', ')}`)
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`)
   return { ...config, DATA_DIR: path.resolve(config.DATA_DIR) }

@@ -1,0 +1,174 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, open, rename, rm, rmdir, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { Transform, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { DomainError } from '../errors.js'
+
+/** What storage knows of stored bytes. */
+export interface StoredBytes {
+  size: number
+  /** SHA-256 of the bytes, computed while they were written. */
+  sha256: Buffer
+}
+
+export interface WriteOptions {
+  /** More bytes than this: MediaTooLargeError, nothing kept. */
+  maxBytes: number
+  /** When given, other bytes: DigestMismatchError, nothing kept. */
+  expectedSha256?: Buffer | undefined
+  /**
+   * Last check of the complete bytes before they become visible under their key (type, duration): `file` is the
+   * complete temporary file, readable. Throwing keeps nothing.
+   */
+  verify?: ((file: string, written: StoredBytes) => Promise<void>) | undefined
+}
+
+/**
+ * Where media bytes are kept. Bytes are visible under their key only once complete and verified: a failed or
+ * interrupted write leaves nothing under the key.
+ */
+export interface MediaStorage {
+  readonly kind: 'local'
+  write(key: string, source: Readable, options: WriteOptions): Promise<StoredBytes>
+  /** The bytes `start` to `end` (inclusive; default: to the end). */
+  read(key: string, range?: { start: number; end?: number }): Promise<Readable>
+  /** Size of the stored bytes, or undefined when nothing is stored under the key. */
+  stat(key: string): Promise<{ size: number } | undefined>
+  /** Removes the bytes; nothing stored under the key is not an error. */
+  delete(key: string): Promise<void>
+}
+
+export class MediaTooLargeError extends DomainError {
+  constructor(maxBytes: number) {
+    super(413, 'request.entity.too.large', `The media is larger than the limit of ${maxBytes} bytes (MEDIA_MAX_BYTES)`)
+  }
+}
+
+export class DigestMismatchError extends DomainError {
+  constructor(expected: Buffer, actual: Buffer) {
+    super(400, 'bad.request', `Content-Digest sha-256=:${expected.toString('base64')}: does not match the received bytes (sha-256=:${actual.toString('base64')}:)`)
+  }
+}
+
+/** Storage keys: `<organization>/<recording>/<name>`, each segment a plain name (no separators, no dot segments). */
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+
+export const mediaKey = (organizationId: string, recordingId: string, name: string) => {
+  const key = `${organizationId}/${recordingId}/${name}`
+  assertKey(key)
+  return key
+}
+
+function assertKey(key: string) {
+  const segments = key.split('/')
+  if (segments.length !== 3 || !segments.every((segment) => SEGMENT.test(segment) && !segment.includes('..'))) {
+    throw new Error(`not a media storage key: ${JSON.stringify(key)}`)
+  }
+}
+
+/** Counts and hashes the bytes on their way; past `maxBytes` it fails the stream. */
+class HashingCounter extends Transform {
+  readonly hash = createHash('sha256')
+  size = 0
+  constructor(private readonly maxBytes: number) {
+    super()
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void) {
+    this.size += chunk.length
+    if (this.size > this.maxBytes) {
+      done(new MediaTooLargeError(this.maxBytes))
+      return
+    }
+    this.hash.update(chunk)
+    done(null, chunk)
+  }
+}
+
+/** Flushes a directory's entries (the rename) to disk; some file systems refuse, which loses nothing but that. */
+async function syncDirectory(dir: string) {
+  const handle = await open(dir, 'r').catch(() => undefined)
+  try {
+    await handle?.sync()
+  } catch {
+    // not supported here
+  } finally {
+    await handle?.close()
+  }
+}
+
+/**
+ * Files under `root` (DATA_DIR/media): `<root>/<organization>/<recording>/<name>`. A write goes to a temporary name
+ * in the same directory (`.<name>.<uuid>.part`, so the rename is atomic), is fsync'd and verified, and only then
+ * renamed to its key; on any failure the temporary file is removed. A crash mid-write leaves only a `.part` file,
+ * which no key ever names.
+ */
+export function createLocalStorage(root: string): MediaStorage {
+  const fileOf = (key: string) => {
+    assertKey(key)
+    return path.join(root, ...key.split('/'))
+  }
+  return {
+    kind: 'local',
+
+    async write(key, source, { maxBytes, expectedSha256, verify }) {
+      const file = fileOf(key)
+      await mkdir(path.dirname(file), { recursive: true })
+      const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.part`)
+      const counter = new HashingCounter(maxBytes)
+      // The source is piped in rather than made part of the pipeline: a refusal (cap, digest) must not destroy the
+      // request, whose connection still has to carry the error answer. A client that goes away fails the write.
+      const aborted = (error?: Error) => counter.destroy(error ?? new Error('the request ended before all its bytes arrived'))
+      const onError = (error: Error) => aborted(error)
+      const onClose = () => {
+        if (!source.readableEnded) aborted()
+      }
+      source.on('error', onError).once('aborted', onClose).once('close', onClose).pipe(counter)
+      try {
+        // `wx`: never into an existing file; `flush`: fsync before the stream closes.
+        await pipeline(counter, createWriteStream(temporary, { flags: 'wx', flush: true }))
+        const written = { size: counter.size, sha256: counter.hash.digest() }
+        if (expectedSha256 && !expectedSha256.equals(written.sha256)) throw new DigestMismatchError(expectedSha256, written.sha256)
+        await verify?.(temporary, written)
+        await rename(temporary, file)
+        await syncDirectory(path.dirname(file))
+        return written
+      } catch (error) {
+        await rm(temporary, { force: true })
+        // The recording's directory, when this write made it and left it empty (refused uploads leave no trace).
+        await rmdir(path.dirname(file)).catch(() => undefined)
+        throw error
+      } finally {
+        source.unpipe(counter)
+        source.off('error', onError).off('aborted', onClose).off('close', onClose)
+      }
+    },
+
+    async read(key, range) {
+      return createReadStream(fileOf(key), range ? { start: range.start, ...(range.end !== undefined ? { end: range.end } : {}) } : {})
+    },
+
+    async stat(key) {
+      const found = await stat(fileOf(key)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined
+        throw error
+      })
+      return found && { size: found.size }
+    },
+
+    async delete(key) {
+      await rm(fileOf(key), { force: true })
+    },
+  }
+}
+
+/** The storage MEDIA_STORAGE names (config load has refused any other value). */
+export function createMediaStorage(config: { MEDIA_STORAGE: string; DATA_DIR: string }): MediaStorage {
+  switch (config.MEDIA_STORAGE) {
+    case 'local':
+      return createLocalStorage(path.join(config.DATA_DIR, 'media'))
+    default:
+      throw new Error(`MEDIA_STORAGE=${config.MEDIA_STORAGE} is not a storage of this build`)
+  }
+}
