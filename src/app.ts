@@ -22,12 +22,14 @@ import { annotationRoutes } from './routes/annotations.js'
 import { healthRoutes } from './routes/health.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { parseQueryString } from './routes/query.js'
+import { mediaRoutes } from './routes/media.js'
 import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 import { searchRoutes } from './routes/search.js'
 import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
 import { loadSigningKey } from './services/signing-key-service.js'
+import { createMediaStorage } from './storage/media-storage.js'
 
 export interface AppOptions {
   config: Config
@@ -152,7 +154,12 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   await app.register(swagger)
   // Configured, or generated once and kept in the database: every instance signs tokens and cursors alike.
   const signingKey = await loadSigningKey(app.prisma, config.TOKEN_SIGNING_KEY)
-  await app.register(services, { migrations, cursorKey: cursorKeyFrom(signingKey) })
+  await app.register(services, {
+    migrations,
+    cursorKey: cursorKeyFrom(signingKey),
+    storage: createMediaStorage(config),
+    mediaMaxBytes: config.MEDIA_MAX_BYTES,
+  })
   await app.register(auth, { signingKey, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
   // Both before the routes: they add hooks to the routes that use them (ETags, `config: { idempotent: true }`).
   await app.register(conditionalRequests)
@@ -169,6 +176,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     })
     const conversation = '/api/v2/conversations/:conversationId'
     await api.register(recordingRoutes, { prefix: `${conversation}/recordings` })
+    await api.register(mediaRoutes, { prefix: `${conversation}/recordings/:recordingId/media`, maxBytes: config.MEDIA_MAX_BYTES })
     await api.register(annotationRoutes, { prefix: `${conversation}/recordings/:recordingId/annotations` })
     await api.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
     await api.register(searchRoutes)

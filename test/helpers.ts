@@ -1,5 +1,8 @@
 import { expect, inject } from 'vitest'
 import pg from 'pg'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp, type App } from '../src/app.js'
 import { ALL_PERMISSIONS, type Permission } from '../src/auth/permissions.js'
@@ -23,10 +26,19 @@ export interface TestContext {
   close(): Promise<void>
 }
 
-/** An app over a fresh database of its own, built exactly as the server builds it (settings from `env`). */
+/**
+ * An app over a fresh database of its own, built exactly as the server builds it (settings from `env`). Without a
+ * DATA_DIR in `env`, uploaded media goes to a temporary directory of its own, removed by `close()`.
+ */
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const databaseUrl = await createTestDatabase(inject('testDatabase'))
-  const config = loadConfig({ RATE_LIMIT_PER_MINUTE: '100000', TOKEN_RATE_LIMIT_PER_MINUTE: '100000', ...env })
+  const ownDataDir = env.DATA_DIR === undefined ? await mkdtemp(path.join(tmpdir(), 'recording-store-test-')) : undefined
+  const config = loadConfig({
+    RATE_LIMIT_PER_MINUTE: '100000',
+    TOKEN_RATE_LIMIT_PER_MINUTE: '100000',
+    ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}),
+    ...env,
+  })
   const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations() })
   await app.ready()
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 })
@@ -43,6 +55,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     async close() {
       await app.close()
       await sql.end()
+      if (ownDataDir) await rm(ownDataDir, { recursive: true, force: true })
     },
   }
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLE_IDS } from '../src/schemas/common.js'
 import { createTestContext, type TestContext } from './helpers.js'
+import { wav } from './media.js'
 
 /**
  * Swagger UI's "Try it out" sends each operation's documented examples as they are: path and query parameters from
@@ -24,7 +25,9 @@ interface ExampleCall {
   path: string
   url: string
   contentType?: string
-  payload?: string
+  payload?: string | Buffer
+  /** The body is a file (`format: binary`), which Swagger UI asks the user to pick rather than filling in an example. */
+  file?: boolean
   secured: boolean
 }
 
@@ -45,7 +48,11 @@ function exampleCall(path: string, method: string, operation: Operation): Exampl
   if (query.size > 0) url += `?${query.toString()}`
   const call: ExampleCall = { operationId: operation.operationId, method: method.toUpperCase(), path, url, secured: (operation.security?.length ?? 0) > 0 }
   const content = operation.requestBody?.content
-  if (content) {
+  const [fileType, fileMedia] = Object.entries(content ?? {})[0] ?? []
+  if (content && (fileMedia as { schema?: { format?: string } } | undefined)?.schema?.format === 'binary') {
+    // The file a user would pick: a short WAV recording.
+    Object.assign(call, { contentType: fileType, payload: wav(0.5), file: true })
+  } else if (content) {
     const [contentType, media] = Object.entries(content)[0] ?? []
     expect(media && exampleOf(media), `${operation.operationId}: request body has no example`).toBeDefined()
     const example = exampleOf(media as Media)
@@ -100,11 +107,11 @@ describe('OpenAPI examples, sent as Swagger UI sends them', () => {
     const withBody = calls.filter((call) => call.payload !== undefined).map((call) => call.operationId)
     expect(withBody).toEqual(expect.arrayContaining([
       'postConversationRecording', 'putConversationRecording', 'postConversationRecordingAnnotations',
-      'putConversationRecordingAnnotation', 'postOauthToken',
+      'putConversationRecordingAnnotation', 'postOauthToken', 'putConversationRecordingMedia',
     ]))
     // The ingest example leaves the conversation to the path, so body and path cannot disagree.
     const ingest = calls.find((call) => call.operationId === 'postConversationRecording')
-    expect(JSON.parse(ingest?.payload ?? '{}')).not.toHaveProperty('conversationId')
+    expect(JSON.parse(String(ingest?.payload ?? '{}'))).not.toHaveProperty('conversationId')
     expect(ingest?.url).toBe(`/api/v2/conversations/${EXAMPLE_IDS.conversationId}/recordings`)
   })
 
@@ -112,12 +119,18 @@ describe('OpenAPI examples, sent as Swagger UI sends them', () => {
     // What the examples name must exist: the client of the token example, and (below) the recording the ingest makes
     // under the documented recording id.
     const tokenBody = calls.find((call) => call.operationId === 'postOauthToken')?.payload ?? ''
-    const form = new URLSearchParams(tokenBody)
+    const form = new URLSearchParams(String(tokenBody))
     await ctx.app.services.clients.create({
       organization: 'swagger-ui', name: 'example', permissions: [], clientId: form.get('client_id') ?? '', clientSecret: form.get('client_secret') ?? '',
     })
 
     for (const call of calls) {
+      if (call.file) {
+        // The ingest example links its media, so that recording is AVAILABLE; an upload needs one still waiting for its
+        // media, as a recording ingested without mediaUris is.
+        await ctx.sql.query(`UPDATE recordings SET file_state = 'UPLOADING' WHERE id = $1`, [EXAMPLE_IDS.recordingId])
+        await ctx.sql.query('DELETE FROM media_results WHERE recording_id = $1', [EXAMPLE_IDS.recordingId])
+      }
       const options = {
         method: call.method as 'GET',
         url: call.url,

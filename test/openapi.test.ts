@@ -36,6 +36,7 @@ describe('OpenAPI document', () => {
         `GET ${recordings}/{recordingId}`,
         `PUT ${recordings}/{recordingId}`,
         `DELETE ${recordings}/{recordingId}`,
+        `PUT ${recordings}/{recordingId}/media`,
         `GET ${annotations}`,
         `POST ${annotations}`,
         `GET ${annotations}/{annotationId}`,
@@ -58,6 +59,7 @@ describe('OpenAPI document', () => {
     expect(Object.keys(byId.getConversationRecording?.responses ?? {}).sort()).toEqual(['200', '202', '304', '400', '401', '403', '404', '429', '500', '503'])
     expect(Object.keys(byId.postConversationRecording?.responses ?? {}).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '422', '429', '500', '503'])
     expect(Object.keys(byId.deleteConversationRecordingAnnotation?.responses ?? {}).sort()).toEqual(['204', '400', '401', '403', '404', '412', '429', '500', '503'])
+    expect(Object.keys(byId.putConversationRecordingMedia?.responses ?? {}).sort()).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', '500', '503'])
     expect(byId.getConversationRecording?.responses?.['404']).toMatchObject({
       content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ErrorBody' } } },
     })

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import { createAnnotationService, type AnnotationService } from '../services/annotation-service.js'
 import { createClientService, type ClientService } from '../services/client-service.js'
+import { createMediaService, type MediaService } from '../services/media-service.js'
+import type { MediaStorage } from '../storage/media-storage.js'
 import { createHealthService, type HealthService } from '../services/health-service.js'
 import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
@@ -14,19 +16,21 @@ declare module 'fastify' {
       search: SearchService
       clients: ClientService
       health: HealthService
+      media: MediaService
     }
   }
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[]; cursorKey: Uint8Array }>(
-  async (app, { migrations, cursorKey }) => {
+export default fp<{ migrations: string[]; cursorKey: Uint8Array; storage: MediaStorage; mediaMaxBytes: number }>(
+  async (app, { migrations, cursorKey, storage, mediaMaxBytes }) => {
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma }),
       annotations: createAnnotationService({ prisma: app.prisma }),
       search: createSearchService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
+      media: createMediaService({ prisma: app.prisma, storage, maxBytes: mediaMaxBytes }),
     })
   },
   { name: 'services', dependencies: ['prisma'] },

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ALL_PERMISSIONS, REQUIRES, SECURITY_SCHEME, type Permission } from '../../src/auth/permissions.js'
 import type { Annotation, Recording } from '../../src/schemas/recording.js'
 import { audioRecording, chatRecording } from '../fixtures.js'
+import { wav } from '../media.js'
 import { createOrganization, createTestContext, expectErrorBody, recordingsUrl, rowCounts, type Method, type TestContext } from '../helpers.js'
 
 /**
@@ -31,6 +32,8 @@ interface Call {
   method: Method
   url: string
   payload?: object
+  /** Content-Type of a payload that is not JSON (then payload is its bytes). */
+  contentType?: string
 }
 
 interface Operation {
@@ -50,6 +53,8 @@ interface Operation {
   mutates: boolean
   /** For annotation upserts: of the operation's alternatives, only this one lets this variant through (Genesys rule). */
   onlyWith?: Permission
+  /** What the target needs before the operation can succeed on it. */
+  prepare?: (target: Target) => Promise<void>
 }
 
 const RETENTION = { archiveDate: '2035-01-01T00:00:00.000Z', deleteDate: '2036-01-01T00:00:00.000Z' }
@@ -91,6 +96,15 @@ const OPERATIONS: Operation[] = [
     call: (t) => ({ method: 'DELETE', url: recordingUrl(t) }),
   },
   {
+    name: 'upload the media of a recording', operationId: 'putConversationRecordingMedia', scope: 'recording', ok: 200, mutates: true,
+    call: (t) => ({ method: 'PUT', url: `${recordingUrl(t)}/media`, payload: wav(0.1), contentType: 'audio/wav' }),
+    // The arranged recording links its media at ingest; an upload needs one still waiting for its media.
+    prepare: async (t) => {
+      await ctx.sql.query(`UPDATE recordings SET file_state = 'UPLOADING' WHERE id = $1`, [t.recordingId])
+      await ctx.sql.query('DELETE FROM media_results WHERE recording_id = $1', [t.recordingId])
+    },
+  },
+  {
     name: 'list annotations', operationId: 'getConversationRecordingAnnotations', scope: 'recording', ok: 200, mutates: false,
     call: (t) => ({ method: 'GET', url: annotationsUrl(t) }),
   },
@@ -124,12 +138,12 @@ const OPERATIONS: Operation[] = [
   },
 ]
 
-const send = (token: string, { method, url, payload }: Call) =>
+const send = (token: string, { method, url, payload, contentType }: Call) =>
   ctx.app.inject({
     method,
     url,
-    headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
-    ...(payload ? { payload } : {}),
+    headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': contentType ?? 'application/json' } : {}) },
+    ...(payload ? { payload: payload as Buffer } : {}),
   })
 
 const idOf = (value: { id?: string } | undefined, what: string): string => {
@@ -234,6 +248,7 @@ describe('permission matrix', () => {
       const all = await ctx.token()
       for (const scopes of alternatives(operation)) {
         const target = await arrange(all)
+        await operation.prepare?.(target)
         const before = await snapshot(all, target)
         const res = await send(await ctx.token(scopes), operation.call(target))
         if (operation.onlyWith && !scopes.includes(operation.onlyWith)) {
@@ -480,6 +495,7 @@ describe('two organizations', () => {
 
   it.each(OPERATIONS.map((o) => [o.name, o] as const))('control: B can %s on its own data', async (_name, operation) => {
     const own = await arrange(tokenB)
+    await operation.prepare?.(own)
     const res = await send(tokenB, operation.call(own))
     expect(res.statusCode, res.body).toBe(operation.ok)
     expect(res.body).not.toContain(SECRET)

@@ -1,0 +1,153 @@
+import type { Readable } from 'node:stream'
+import { fileTypeFromFile } from 'file-type'
+import { parseFile } from 'music-metadata'
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { DomainError, InvalidRequestError } from '../errors.js'
+import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
+import { recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
+import { selectRecording } from './recording-sql.js'
+import { etagOf } from './etag.js'
+import { uuid7 } from './uuid7.js'
+
+/** The media types an upload may declare: audio, video, image (screen captures) and zip (bundles). */
+export const UPLOADABLE_TYPE = /^(audio|video|image)\/[\w.+-]+$|^application\/zip$/
+
+export class UnsupportedMediaTypeError extends DomainError {
+  constructor(message: string) {
+    super(415, 'unsupported.media.type', message)
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(message: string) {
+    super(409, 'conflict', message)
+  }
+}
+
+/** The bare, lower-case media type of a Content-Type value, or undefined when there is none. */
+export const mediaTypeOf = (contentType: string | undefined) => contentType?.split(';')[0]?.trim().toLowerCase() || undefined
+
+/** One name per container for the subtypes that name the same one (`x-wav`, `vnd.wave` and `wave` are `wav`). */
+function container(subtype: string): string {
+  const bare = subtype.replace(/^x-/, '')
+  const aliases: Record<string, string> = { wave: 'wav', 'vnd.wave': 'wav', mp3: 'mpeg', m4a: 'mp4', opus: 'ogg', vorbis: 'ogg', 'ms-wma': 'asf', 'ms-asf': 'asf' }
+  return aliases[bare] ?? bare
+}
+
+/**
+ * Whether the sniffed type agrees with the declared one: the same container, where audio and video count as one family
+ * (an audio-only MP4, WebM or Ogg is sniffed as video by its container).
+ */
+export function typesAgree(declared: string, sniffed: string): boolean {
+  const [declaredTop, declaredSub = ''] = declared.split('/')
+  const [sniffedTop, sniffedSub = ''] = sniffed.split('/')
+  const av = (top: string | undefined) => top === 'audio' || top === 'video'
+  const sameFamily = declaredTop === sniffedTop || (av(declaredTop) && av(sniffedTop))
+  return sameFamily && container(declaredSub) === container(sniffedSub)
+}
+
+/** The SHA-256 of a `Content-Digest` (RFC 9530) field, or undefined when it names none; malformed → 400. */
+export function sha256OfContentDigest(value: string | undefined): Buffer | undefined {
+  if (value === undefined) return undefined
+  let found: Buffer | undefined
+  for (const member of value.split(',')) {
+    const match = /^\s*([a-z0-9-]+)\s*=\s*:([A-Za-z0-9+/]*={0,2}):\s*$/i.exec(member)
+    if (!match) throw new InvalidRequestError('Content-Digest must be a list of <algorithm>=:<base64>: members (RFC 9530)', 'Content-Digest', 'headers')
+    if (match[1]?.toLowerCase() !== 'sha-256') continue
+    const digest = Buffer.from(match[2] ?? '', 'base64')
+    if (digest.length !== 32) throw new InvalidRequestError('Content-Digest sha-256 must be 32 bytes, base64-encoded', 'Content-Digest', 'headers')
+    found = digest
+  }
+  return found
+}
+
+/** Duration in milliseconds, when the container states it or it can be computed from the stream's figures. */
+async function probeDurationMs(file: string): Promise<number | undefined> {
+  try {
+    const { format } = await parseFile(file, { duration: true, skipCovers: true })
+    return format.duration !== undefined && Number.isFinite(format.duration) ? Math.round(format.duration * 1000) : undefined
+  } catch {
+    // Not a format music-metadata reads (an image, a zip): no duration.
+    return undefined
+  }
+}
+
+const MAX_INT = 2 ** 31 - 1
+
+export interface Upload {
+  /** The declared Content-Type. */
+  contentType: string | undefined
+  contentDigest: string | undefined
+  body: Readable
+}
+
+export function createMediaService({ prisma, storage, maxBytes }: { prisma: PrismaClient; storage: MediaStorage; maxBytes: number }) {
+  return {
+    /**
+     * Stores the media of a recording still waiting for it (`UPLOADING`): streams the bytes to storage, hashing them,
+     * checks digest and type, probes the duration, and only once the bytes are in place records them and makes the
+     * recording AVAILABLE in one transaction. Answers the recording as GET does. Whatever is refused keeps nothing.
+     */
+    async upload(key: RecordingKey, { contentType, contentDigest, body }: Upload): Promise<{ json: string; etag: string; sizeInBytes: number; sha256: Buffer; storageKey: string }> {
+      const declared = mediaTypeOf(contentType)
+      if (!declared || !UPLOADABLE_TYPE.test(declared)) {
+        throw new UnsupportedMediaTypeError('Content-Type must name the media: an audio/*, video/* or image/* type, or application/zip')
+      }
+      const expectedSha256 = sha256OfContentDigest(contentDigest)
+      const where = whereKey(key)
+      if (!where) throw notFound(key)
+      const recording = await prisma.recording.findFirst({ where, select: { id: true, fileState: true, storedMedia: { select: { recordingId: true } } } })
+      if (!recording) throw notFound(key)
+      const refuseSecond = () => new ConflictError(`Recording ${key.recordingId} already has its media (stored media cannot be replaced)`)
+      if (recording.storedMedia || recording.fileState !== 'UPLOADING') throw refuseSecond()
+
+      // A key of its own per upload: two racing uploads never write the same file, and the loser's bytes are removed.
+      const storageKey = mediaKey(key.organizationId, recording.id, uuid7())
+      let durationMs: number | undefined
+      const written = await storage.write(storageKey, body, {
+        maxBytes,
+        expectedSha256,
+        verify: async (file) => {
+          const sniffed = await fileTypeFromFile(file)
+          if (!sniffed) throw new UnsupportedMediaTypeError(`The bytes are not recognizable media; Content-Type says ${declared}`)
+          if (!typesAgree(declared, sniffed.mime)) {
+            throw new UnsupportedMediaTypeError(`The bytes are ${sniffed.mime} (.${sniffed.ext}), not ${declared} as Content-Type says`)
+          }
+          durationMs = await probeDurationMs(file)
+        },
+      })
+      try {
+        return await prisma.$transaction(async (tx) => {
+          const { count } = await tx.recording.updateMany({
+            where: { id: recording.id, fileState: 'UPLOADING' },
+            data: {
+              fileState: 'AVAILABLE',
+              outputSizeInBytes: written.size <= MAX_INT ? written.size : null,
+              outputDurationMs: durationMs !== undefined && durationMs <= MAX_INT ? durationMs : null,
+            },
+          })
+          if (count === 0) throw refuseSecond()
+          await tx.storedMedia.create({
+            data: {
+              recordingId: recording.id,
+              storageKey,
+              contentType: declared,
+              sizeInBytes: BigInt(written.size),
+              sha256: new Uint8Array(written.sha256),
+              durationMs: durationMs ?? null,
+            },
+          })
+          const stored = await selectRecording(tx, key)
+          if (!stored) throw new Error(`recording ${key.recordingId} not readable in the transaction that stored its media`)
+          return { json: stored.json, etag: etagOf(stored.version), sizeInBytes: written.size, sha256: written.sha256, storageKey }
+        })
+      } catch (error) {
+        // No row names these bytes: remove them (a crash right here leaves them for the reconciliation to come).
+        await storage.delete(storageKey)
+        throw error
+      }
+    },
+  }
+}
+
+export type MediaService = ReturnType<typeof createMediaService>
