@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { randomUUID } from 'node:crypto'
-import type { Config } from './config.js'
+import { publicBaseUrl, type Config } from './config.js'
 import { InvalidRequestError } from './errors.js'
 import auth, { authenticate, authorize } from './plugins/auth.js'
 import conditionalRequests from './plugins/conditional-requests.js'
@@ -23,11 +23,13 @@ import { healthRoutes } from './routes/health.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { parseQueryString } from './routes/query.js'
 import { mediaRoutes } from './routes/media.js'
+import { mediaPlaybackRoutes } from './routes/media-playback.js'
 import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 import { searchRoutes } from './routes/search.js'
 import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
+import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
 import { loadSigningKey } from './services/signing-key-service.js'
 import { createMediaStorage } from './storage/media-storage.js'
 
@@ -45,11 +47,22 @@ const BODY_LIMIT = 512_000
 /** Incoming ids are kept when they look like ids, so a caller's correlation id shows up in our logs. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
 
-/** One log line per request, when it completes, carrying its id, status and duration. */
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The URL carries a signature that is a credential (signed media URLs): the request log shows it blanked. */
+    redactSignature?: boolean
+  }
+}
+
+/**
+ * One log line per request, when it completes, carrying its id, status and duration. The URL of a route whose query
+ * carries a credential is logged without it.
+ */
 class RequestLog extends LogController {
   override incomingRequest() {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
-    const line = { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime), clientId: request.client?.clientId }
+    const url = request.routeOptions.config.redactSignature ? withoutSignature(request.url) : request.url
+    const line = { method: request.method, url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime), clientId: request.client?.clientId }
     if (error) reply.log.error({ ...line, err: error }, 'request errored')
     else reply.log.info(line, 'request completed')
   }
@@ -157,6 +170,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   await app.register(services, {
     migrations,
     cursorKey: cursorKeyFrom(signingKey),
+    mediaUrlKey: mediaUrlKeyFrom(signingKey),
+    publicBaseUrl: publicBaseUrl(config),
     storage: createMediaStorage(config),
     mediaMaxBytes: config.MEDIA_MAX_BYTES,
   })
@@ -167,6 +182,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
 
   await app.register(healthRoutes)
   await app.register(oauthRoutes, { tokensPerMinute: config.TOKEN_RATE_LIMIT_PER_MINUTE })
+  // Public: the signature in the URL is the credential (no bearer token; an <audio> tag cannot send one).
+  await app.register(mediaPlaybackRoutes)
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate)
     api.addHook('preHandler', authorize)

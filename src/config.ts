@@ -6,6 +6,12 @@ import path from 'node:path'
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port.' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to listen on (0.0.0.0 for all).' }),
+  PUBLIC_BASE_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+      description: 'Origin (and path prefix) of the URLs the service hands out, such as signed media URLs. Unset: http://<HOST>:<PORT>.',
+    }),
+  ),
   DATABASE_URL: Type.Optional(
     Type.String({
       pattern: '^postgres(ql)?://',
@@ -101,6 +107,13 @@ export type Config = Static<typeof ConfigSchema>
 /** The media storage backends this build has. */
 export const MEDIA_STORAGES = ['local'] as const
 export type MediaStorageKind = (typeof MEDIA_STORAGES)[number]
+
+/** Origin of generated URLs: PUBLIC_BASE_URL, else this service as it listens (an IPv6 host in brackets). */
+export function publicBaseUrl(config: Pick<Config, 'PUBLIC_BASE_URL' | 'HOST' | 'PORT'>): string {
+  if (config.PUBLIC_BASE_URL) return config.PUBLIC_BASE_URL.replace(/\/+$/, '')
+  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+  return `http://${host}:${config.PORT}`
+}
 
 export class ConfigError extends Error {}
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLE_IDS } from '../src/schemas/common.js'
+import { STORED_RENDITION } from '../src/services/media-urls.js'
+import { DEFAULT_ORGANIZATION_ID } from '../src/services/organizations.js'
 import { createTestContext, type TestContext } from './helpers.js'
 import { wav } from './media.js'
 
@@ -131,9 +133,17 @@ describe('OpenAPI examples, sent as Swagger UI sends them', () => {
         await ctx.sql.query(`UPDATE recordings SET file_state = 'UPLOADING' WHERE id = $1`, [EXAMPLE_IDS.recordingId])
         await ctx.sql.query('DELETE FROM media_results WHERE recording_id = $1', [EXAMPLE_IDS.recordingId])
       }
+      // A signed media URL cannot be a fixed example (the key is this installation's): the player gets one from the
+      // recording's mediaUris; here, the app's signer makes one for the recording whose media the upload example stored.
+      const signed = call.operationId === 'getMedia' || call.operationId === 'headMedia'
+        ? new URL(ctx.app.services.mediaUrls.sign({
+          organizationId: DEFAULT_ORGANIZATION_ID, recordingId: EXAMPLE_IDS.recordingId, rendition: STORED_RENDITION, expiresAt: new Date(Date.now() + 60_000),
+        }))
+        : undefined
+      const url = signed ? `${signed.pathname}${signed.search}` : call.url
       const options = {
         method: call.method as 'GET',
-        url: call.url,
+        url,
         ...(call.payload !== undefined ? { payload: call.payload, headers: { 'content-type': call.contentType as string } } : {}),
       }
       const res = await (call.secured ? ctx.inject(options) : ctx.app.inject(options))

@@ -48,6 +48,7 @@ describe('OpenAPI document', () => {
         'GET /health/ready',
         'POST /oauth/token',
         'GET /api/v2/recordings',
+        'GET /media/{organizationId}/{recordingId}/{rendition}',
       ].sort(),
     )
     for (const operation of operations) {

@@ -20,6 +20,7 @@ const BY_STATUS: Record<number, { code: string; title: string }> = {
   412: { code: 'precondition.failed', title: 'Precondition failed' },
   413: { code: 'request.entity.too.large', title: 'Request entity too large' },
   415: { code: 'unsupported.media.type', title: 'Unsupported media type' },
+  416: { code: 'range.not.satisfiable', title: 'Range not satisfiable' },
   422: { code: 'unprocessable.content', title: 'Unprocessable content' },
   429: { code: 'too.many.requests', title: 'Too many requests' },
   431: { code: 'request.header.fields.too.large', title: 'Request header fields too large' },

@@ -3,6 +3,7 @@ import { createAnnotationService, type AnnotationService } from '../services/ann
 import { createClientService, type ClientService } from '../services/client-service.js'
 import { createMediaService, type MediaService } from '../services/media-service.js'
 import type { MediaStorage } from '../storage/media-storage.js'
+import { createMediaUrlSigner, type MediaUrlSigner } from '../services/media-urls.js'
 import { createHealthService, type HealthService } from '../services/health-service.js'
 import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
@@ -17,13 +18,15 @@ declare module 'fastify' {
       clients: ClientService
       health: HealthService
       media: MediaService
+      /** Signs and checks playback URLs of stored media. */
+      mediaUrls: MediaUrlSigner
     }
   }
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[]; cursorKey: Uint8Array; storage: MediaStorage; mediaMaxBytes: number }>(
-  async (app, { migrations, cursorKey, storage, mediaMaxBytes }) => {
+export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string; storage: MediaStorage; mediaMaxBytes: number }>(
+  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes }) => {
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma }),
       annotations: createAnnotationService({ prisma: app.prisma }),
@@ -31,6 +34,7 @@ export default fp<{ migrations: string[]; cursorKey: Uint8Array; storage: MediaS
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
       media: createMediaService({ prisma: app.prisma, storage, maxBytes: mediaMaxBytes }),
+      mediaUrls: createMediaUrlSigner({ key: mediaUrlKey, baseUrl: publicBaseUrl }),
     })
   },
   { name: 'services', dependencies: ['prisma'] },

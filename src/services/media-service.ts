@@ -4,7 +4,7 @@ import { parseFile } from 'music-metadata'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { DomainError, InvalidRequestError } from '../errors.js'
 import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
-import { recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
+import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
 import { etagOf } from './etag.js'
 import { uuid7 } from './uuid7.js'
@@ -81,8 +81,31 @@ export interface Upload {
   body: Readable
 }
 
+/** What a reader of stored media needs to answer: where the bytes are, their type, size and SHA-256. */
+export interface StoredMediaInfo {
+  storageKey: string
+  contentType: string
+  size: number
+  sha256: Buffer
+}
+
 export function createMediaService({ prisma, storage, maxBytes }: { prisma: PrismaClient; storage: MediaStorage; maxBytes: number }) {
   return {
+    /** The stored media of an organization's recording, or undefined when it has none (or the ids cannot exist). */
+    async stored(organizationId: string, recordingId: string): Promise<StoredMediaInfo | undefined> {
+      if (!isUuid(organizationId) || !isUuid(recordingId)) return undefined
+      const found = await prisma.storedMedia.findFirst({
+        where: { recordingId, recording: { organizationId } },
+        select: { storageKey: true, contentType: true, sizeInBytes: true, sha256: true },
+      })
+      return found ? { storageKey: found.storageKey, contentType: found.contentType, size: Number(found.sizeInBytes), sha256: Buffer.from(found.sha256) } : undefined
+    },
+
+    /** A stream of the stored bytes `start` to `end` (inclusive). */
+    read(storageKey: string, range?: { start: number; end: number }): Promise<Readable> {
+      return storage.read(storageKey, range)
+    },
+
     /**
      * Stores the media of a recording still waiting for it (`UPLOADING`): streams the bytes to storage, hashing them,
      * checks digest and type, probes the duration, and only once the bytes are in place records them and makes the
