@@ -238,6 +238,9 @@ describe('GET|HEAD /media/:organizationId/:recordingId/:rendition (signed URL)',
       expect(logged).toContain('signature=REDACTED')
       expect(logged).not.toContain(signature)
       expect(withoutSignature('/m?a=1&signature=abc&b=2')).toBe('/m?a=1&signature=REDACTED&b=2')
+      // Other routes, and URLs no route takes, are logged as they came.
+      expect((await app.inject({ method: 'GET', url: '/nowhere?signature=kept' })).statusCode).toBe(404)
+      expect(lines.join('')).toContain('/nowhere?signature=kept')
     } finally {
       await app.close()
     }
