@@ -53,3 +53,17 @@ export class PreconditionFailedError extends DomainError {
     super(412, 'precondition.failed', message)
   }
 }
+
+/** 409: the request conflicts with the resource's state (e.g. media that is stored already). */
+export class ConflictError extends DomainError {
+  constructor(message: string) {
+    super(409, 'conflict', message)
+  }
+}
+
+/** 415: the body is not of a type the operation takes, or not of the type it claims. */
+export class UnsupportedMediaTypeError extends DomainError {
+  constructor(message: string) {
+    super(415, 'unsupported.media.type', message)
+  }
+}

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream'
 import { fileTypeFromFile } from 'file-type'
 import { parseFile } from 'music-metadata'
 import type { PrismaClient } from '../generated/prisma/client.js'
-import { DomainError, InvalidRequestError } from '../errors.js'
+import { ConflictError, InvalidRequestError, UnsupportedMediaTypeError } from '../errors.js'
 import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
@@ -12,17 +12,6 @@ import { uuid7 } from './uuid7.js'
 /** The media types an upload may declare: audio, video, image (screen captures) and zip (bundles). */
 export const UPLOADABLE_TYPE = /^(audio|video|image)\/[\w.+-]+$|^application\/zip$/
 
-export class UnsupportedMediaTypeError extends DomainError {
-  constructor(message: string) {
-    super(415, 'unsupported.media.type', message)
-  }
-}
-
-export class ConflictError extends DomainError {
-  constructor(message: string) {
-    super(409, 'conflict', message)
-  }
-}
 
 /** The bare, lower-case media type of a Content-Type value, or undefined when there is none. */
 export const mediaTypeOf = (contentType: string | undefined) => contentType?.split(';')[0]?.trim().toLowerCase() || undefined
