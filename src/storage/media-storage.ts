@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, rename, rm, rmdir, stat } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -30,7 +30,7 @@ export interface WriteOptions {
  * interrupted write leaves nothing under the key.
  */
 export interface MediaStorage {
-  readonly kind: 'local'
+  readonly kind: 'local' | 's3'
   write(key: string, source: Readable, options: WriteOptions): Promise<StoredBytes>
   /** The bytes `start` to `end` (inclusive; default: to the end). */
   read(key: string, range?: { start: number; end?: number }): Promise<Readable>
@@ -38,6 +38,18 @@ export interface MediaStorage {
   stat(key: string): Promise<{ size: number } | undefined>
   /** Removes the bytes; nothing stored under the key is not an error. */
   delete(key: string): Promise<void>
+  /** Every stored key with its last change, for the reconciliation that removes bytes no recording names. */
+  list(): AsyncIterable<{ key: string; modifiedAt: Date }>
+  /**
+   * Removes what interrupted writes left (temporary files, unfinished multipart uploads) untouched since `before`;
+   * answers how many.
+   */
+  removeAbandoned(before: Date): Promise<number>
+  /**
+   * A URL that reads the bytes without other credentials until `expiresAt`, when the store itself can issue one (S3:
+   * a presigned GET). Undefined: the service signs URLs of its own media route.
+   */
+  presign?(key: string, options: { expiresAt: Date; contentType: string }): Promise<string>
 }
 
 export class MediaTooLargeError extends DomainError {
@@ -158,9 +170,52 @@ export function createLocalStorage(root: string): MediaStorage {
     },
 
     async delete(key) {
-      await rm(fileOf(key), { force: true })
+      const file = fileOf(key)
+      await rm(file, { force: true })
+      // The recording's directory goes with its last file.
+      await rmdir(path.dirname(file)).catch(() => undefined)
+    },
+
+    async *list() {
+      for (const file of await filesUnder(root)) {
+        const key = path.relative(root, file).split(path.sep).join('/')
+        if (!isKey(key)) continue
+        const found = await stat(file).catch(() => undefined)
+        if (found) yield { key, modifiedAt: found.mtime }
+      }
+    },
+
+    async removeAbandoned(before) {
+      let removed = 0
+      for (const file of await filesUnder(root)) {
+        if (!file.endsWith('.part')) continue
+        const found = await stat(file).catch(() => undefined)
+        if (!found || found.mtime >= before) continue
+        await rm(file, { force: true })
+        await rmdir(path.dirname(file)).catch(() => undefined)
+        removed += 1
+      }
+      return removed
     },
   }
+}
+
+const isKey = (key: string) => {
+  try {
+    assertKey(key)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Every file under `dir` (none when it does not exist yet). */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return []
+    throw error
+  })
+  return entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name))
 }
 
 /** The storage MEDIA_STORAGE names (config load has refused any other value). */
