@@ -27,11 +27,12 @@ export interface TestContext {
 }
 
 /**
- * An app over a fresh database of its own, built exactly as the server builds it (settings from `env`). Without a
- * DATA_DIR in `env`, uploaded media goes to a temporary directory of its own, removed by `close()`.
+ * An app over a fresh database of its own (or `shared`'s, as a second instance), built exactly as the server builds it
+ * (settings from `env`). Without a DATA_DIR in `env`, uploaded media goes to a temporary directory of its own,
+ * removed by `close()`.
  */
-export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
-  const databaseUrl = await createTestDatabase(inject('testDatabase'))
+export async function createTestContext(env: Record<string, string> = {}, shared?: { databaseUrl: string }): Promise<TestContext> {
+  const databaseUrl = shared?.databaseUrl ?? (await createTestDatabase(inject('testDatabase')))
   const ownDataDir = env.DATA_DIR === undefined ? await mkdtemp(path.join(tmpdir(), 'recording-store-test-')) : undefined
   const config = loadConfig({
     RATE_LIMIT_PER_MINUTE: '100000',
