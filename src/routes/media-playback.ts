@@ -6,7 +6,7 @@ import { DomainError, NotFoundError } from '../errors.js'
 import { DEFAULT_ORGANIZATION_ID } from '../services/organizations.js'
 import { EXAMPLE_IDS } from '../schemas/common.js'
 import { errorResponses } from '../schemas/error-body.js'
-import { MEDIA_URL_PATH, STORED_RENDITION } from '../services/media-urls.js'
+import { MEDIA_URL_PATH, STORED_RENDITION, renditionOfSegment } from '../services/media-urls.js'
 
 class MediaUrlRefusedError extends DomainError {
   constructor(reason: 'invalid' | 'expired') {
@@ -61,7 +61,7 @@ export function attachment(fileName: string | undefined): string {
 const Params = Type.Object({
   organizationId: Type.String({ minLength: 1, maxLength: 128, description: 'The organization of the recording.', examples: [DEFAULT_ORGANIZATION_ID] }),
   recordingId: Type.String({ minLength: 1, maxLength: 128, description: 'The recording.', examples: [EXAMPLE_IDS.recordingId] }),
-  rendition: Type.String({ minLength: 1, maxLength: 64, description: `The rendition (\`${STORED_RENDITION}\`: the stored media).`, examples: [STORED_RENDITION] }),
+  rendition: Type.String({ minLength: 1, maxLength: 64, description: `The rendition (\`${STORED_RENDITION}\`: the stored media), with the extension of its format as issued.`, examples: [`${STORED_RENDITION}.wav`] }),
 })
 
 const Query = Type.Object({
@@ -129,7 +129,7 @@ export const mediaPlaybackRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { expires, signature, download, fileName } = request.query
     const verdict = mediaUrls.verify({ organizationId, recordingId, rendition, expires, signature })
     if (!verdict.ok) throw new MediaUrlRefusedError(verdict.reason)
-    const stored = rendition === STORED_RENDITION ? await media.stored(organizationId, recordingId) : undefined
+    const stored = renditionOfSegment(rendition) === STORED_RENDITION ? await media.stored(organizationId, recordingId) : undefined
     if (!stored) throw new NotFoundError('Media', `${recordingId}/${rendition}`)
 
     const etag = `"${stored.sha256.toString('base64url')}"`

@@ -7,6 +7,7 @@ import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
 import { etagOf } from './etag.js'
+import { extensionOf, type PlaybackUrls } from './media-urls.js'
 import { uuid7 } from './uuid7.js'
 
 /** The media types an upload may declare: audio, video, image (screen captures) and zip (bundles). */
@@ -78,7 +79,7 @@ export interface StoredMediaInfo {
   sha256: Buffer
 }
 
-export function createMediaService({ prisma, storage, maxBytes }: { prisma: PrismaClient; storage: MediaStorage; maxBytes: number }) {
+export function createMediaService({ prisma, storage, playback, maxBytes }: { prisma: PrismaClient; storage: MediaStorage; playback: PlaybackUrls; maxBytes: number }) {
   return {
     /** The stored media of an organization's recording, or undefined when it has none (or the ids cannot exist). */
     async stored(organizationId: string, recordingId: string): Promise<StoredMediaInfo | undefined> {
@@ -88,6 +89,39 @@ export function createMediaService({ prisma, storage, maxBytes }: { prisma: Pris
         select: { storageKey: true, contentType: true, sizeInBytes: true, sha256: true },
       })
       return found ? { storageKey: found.storageKey, contentType: found.contentType, size: Number(found.sizeInBytes), sha256: Buffer.from(found.sha256) } : undefined
+    },
+
+    /** Removes stored bytes whose row is gone (the job the row's delete queued); removing them again is harmless. */
+    async remove(storageKey: string): Promise<void> {
+      await storage.delete(storageKey)
+    },
+
+    /**
+     * Removes stored bytes that no recording names and temporary files of interrupted writes, when untouched since
+     * `before`: what a crash between writing bytes and committing their row, or mid-write, left behind. Younger ones
+     * may still be on their way to being named.
+     */
+    async reconcile(before: Date): Promise<{ unnamed: number; abandoned: number }> {
+      let unnamed = 0
+      const removeUnnamed = async (keys: string[]) => {
+        const named = await prisma.storedMedia.findMany({ where: { storageKey: { in: keys } }, select: { storageKey: true } })
+        const keep = new Set(named.map((row) => row.storageKey))
+        for (const key of keys.filter((k) => !keep.has(k))) {
+          await storage.delete(key)
+          unnamed += 1
+        }
+      }
+      let batch: string[] = []
+      for await (const { key, modifiedAt } of storage.list()) {
+        if (modifiedAt >= before) continue
+        batch.push(key)
+        if (batch.length === 500) {
+          await removeUnnamed(batch)
+          batch = []
+        }
+      }
+      if (batch.length > 0) await removeUnnamed(batch)
+      return { unnamed, abandoned: await storage.removeAbandoned(before) }
     },
 
     /** A stream of the stored bytes `start` to `end` (inclusive). */
@@ -114,7 +148,8 @@ export function createMediaService({ prisma, storage, maxBytes }: { prisma: Pris
       if (recording.storedMedia || recording.fileState !== 'UPLOADING') throw refuseSecond()
 
       // A key of its own per upload: two racing uploads never write the same file, and the loser's bytes are removed.
-      const storageKey = mediaKey(key.organizationId, recording.id, uuid7())
+      // The extension names the format for whoever reads the key (an S3 console, a presigned URL's path).
+      const storageKey = mediaKey(key.organizationId, recording.id, `${uuid7()}.${extensionOf(declared)}`)
       let durationMs: number | undefined
       const written = await storage.write(storageKey, body, {
         maxBytes,
@@ -128,8 +163,9 @@ export function createMediaService({ prisma, storage, maxBytes }: { prisma: Pris
           durationMs = await probeDurationMs(file)
         },
       })
+      let stored
       try {
-        return await prisma.$transaction(async (tx) => {
+        stored = await prisma.$transaction(async (tx) => {
           const { count } = await tx.recording.updateMany({
             where: { id: recording.id, fileState: 'UPLOADING' },
             data: {
@@ -151,13 +187,15 @@ export function createMediaService({ prisma, storage, maxBytes }: { prisma: Pris
           })
           const stored = await selectRecording(tx, key)
           if (!stored) throw new Error(`recording ${key.recordingId} not readable in the transaction that stored its media`)
-          return { json: stored.json, etag: etagOf(stored.version), sizeInBytes: written.size, sha256: written.sha256, storageKey }
+          return stored
         })
       } catch (error) {
-        // No row names these bytes: remove them (a crash right here leaves them for the reconciliation to come).
+        // No row names these bytes: remove them (a crash right here leaves them for the reconciliation).
         await storage.delete(storageKey)
         throw error
       }
+      const { json, expires } = await playback.resolve(stored.json)
+      return { json, etag: etagOf(stored.version, expires ? `e${expires}` : undefined), sizeInBytes: written.size, sha256: written.sha256, storageKey }
     },
   }
 }

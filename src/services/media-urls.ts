@@ -1,10 +1,23 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { MediaStorage } from '../storage/media-storage.js'
 
 /** Lifetime of a signed playback URL. The organization's `recordingPlaybackUrlTtl` (2–60 minutes) replaces it later. */
 export const PLAYBACK_URL_TTL_MINUTES = 60
 
 /** The rendition name of a recording's stored media (one file per recording), as in Genesys' audio `mediaUris`. */
 export const STORED_RENDITION = 'S'
+
+/** The rendition of a URL path segment: `S`, or `S.<extension>` as issued (the extension names the format for players). */
+export const renditionOfSegment = (segment: string) => /^([A-Za-z0-9]+)(?:\.[a-z0-9]{1,8})?$/.exec(segment)?.[1]
+
+/** A file extension for a media type, as players and the `mediaFormats` filter read it from a URL path. */
+export function extensionOf(contentType: string): string {
+  const [top = '', sub = ''] = contentType.split('/')
+  const bare = sub.replace(/^x-/, '')
+  const known: Record<string, string> = { wav: 'wav', wave: 'wav', 'vnd.wave': 'wav', mpeg: 'mp3', mp3: 'mp3', ogg: 'ogg', opus: 'opus', webm: 'webm', jpeg: 'jpg', zip: 'zip' }
+  if (bare === 'mp4' || bare === 'm4a') return top === 'audio' ? 'm4a' : 'mp4'
+  return known[bare] ?? (bare.replace(/[^a-z0-9]/g, '').slice(0, 8) || 'bin')
+}
 
 /**
  * Path of the public media route; the signature in its query is the credential. Outside /api/v2, where every
@@ -60,3 +73,43 @@ export type MediaUrlSigner = ReturnType<typeof createMediaUrlSigner>
 
 /** The URL with its signature blanked, for logs: a signed URL is a capability and is never logged whole. */
 export const withoutSignature = (url: string) => url.replace(/([?&]signature=)[^&#]*/gi, '$1REDACTED')
+
+/**
+ * Where stored media goes in the recording JSON that PostgreSQL builds: a `mediaUri` holding this mark, the storage key
+ * and the media type, which `createPlaybackUrls` replaces with a URL. The mark is random per process, so no value a
+ * client stored (a linked mediaUri) can pass for one.
+ */
+export const STORED_MEDIA_MARK = `stored-media:${randomBytes(12).toString('hex')}:`
+const MARKED = new RegExp(`"${STORED_MEDIA_MARK}([A-Za-z0-9._/-]+) ([a-z0-9.+/-]+)"`, 'g')
+
+/**
+ * Playback URLs of stored media. Expiry is rounded down to the minute, so every read within one minute hands out the
+ * same URLs: the answers are the same bytes, and an ETag that names that minute stays strong. A URL so lives between
+ * `ttlMinutes - 1` and `ttlMinutes` minutes.
+ */
+export function createPlaybackUrls({ signer, storage, ttlMinutes = PLAYBACK_URL_TTL_MINUTES }: { signer: MediaUrlSigner; storage: MediaStorage; ttlMinutes?: number }) {
+  const expiryAt = (now: number) => new Date(Math.floor(now / 60_000) * 60_000 + ttlMinutes * 60_000)
+
+  async function urlOf(storageKey: string, contentType: string, expiresAt: Date): Promise<string> {
+    if (storage.presign) return storage.presign(storageKey, { expiresAt, contentType })
+    const [organizationId = '', recordingId = ''] = storageKey.split('/')
+    return signer.sign({ organizationId, recordingId, rendition: `${STORED_RENDITION}.${extensionOf(contentType)}`, expiresAt })
+  }
+
+  return {
+    /**
+     * The recording JSON with the marks of stored media replaced by playback URLs, and the expiry they share (unix
+     * seconds), which belongs in the ETag; none when the JSON names no stored media.
+     */
+    async resolve(json: string, now = Date.now()): Promise<{ json: string; expires?: number }> {
+      if (!json.includes(STORED_MEDIA_MARK)) return { json }
+      const expiresAt = expiryAt(now)
+      const marks = [...json.matchAll(MARKED)]
+      const urls = await Promise.all(marks.map(([, key = '', type = '']) => urlOf(key, type, expiresAt)))
+      let index = 0
+      return { json: json.replace(MARKED, () => JSON.stringify(urls[index++])), expires: expiresAt.getTime() / 1000 }
+    },
+  }
+}
+
+export type PlaybackUrls = ReturnType<typeof createPlaybackUrls>

@@ -13,6 +13,7 @@ import {
 import { uuid7 } from './uuid7.js'
 import { assertIfMatch, etagOf, type IfMatch } from './etag.js'
 import type { HeldClaim } from './idempotency-service.js'
+import type { PlaybackUrls } from './media-urls.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
@@ -201,7 +202,11 @@ const variantOf = (o: GetRecordingQuery) =>
 
 const changed = (key: RecordingKey) => new PreconditionFailedError(`If-Match: recording ${key.recordingId} has changed`)
 
-export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
+/** The ETag of an answer: its version, the options that narrowed it, and the expiry of the playback URLs in it. */
+const answerETag = (version: string, variant: string | undefined, expires: number | undefined) =>
+  etagOf(version, [variant, expires && `e${expires}`].filter(Boolean).join('-') || undefined)
+
+export function createRecordingService({ prisma, playback }: { prisma: PrismaClient; playback: PlaybackUrls }) {
   return {
     /**
      * Stores a recording with all its children in one statement (one multi-row insert per table; a statement is a
@@ -225,8 +230,9 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */
     async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<Body<Recording[]>> {
-      const json = await selectRecordings(prisma, organizationId, conversationId)
-      if (json === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
+      const selected = await selectRecordings(prisma, organizationId, conversationId)
+      if (selected === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
+      const { json } = await playback.resolve(selected)
       if (!changesContent(options)) return { json }
       const recordings = (JSON.parse(json) as Recording[]).map((recording) => applyView(recording, options))
       return { value: options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(recordings) : recordings }
@@ -236,8 +242,9 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
     async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean; etag: string }> {
       const found = isUuid(key.recordingId) ? await selectRecording(prisma, key) : undefined
       if (!found) throw notFound(key)
-      const body = changesContent(options) ? { value: applyView(JSON.parse(found.json) as Recording, options) } : { json: found.json }
-      return { body, ready: !found.uploading, etag: etagOf(found.version, variantOf(options)) }
+      const { json, expires } = await playback.resolve(found.json)
+      const body = changesContent(options) ? { value: applyView(JSON.parse(json) as Recording, options) } : { json }
+      return { body, ready: !found.uploading, etag: answerETag(found.version, variantOf(options), expires) }
     },
 
     /** Metadata of every recording of a conversation (no transcripts, media or system annotations), as JSON text. */
@@ -290,7 +297,10 @@ export function createRecordingService({ prisma }: { prisma: PrismaClient }) {
         // The answer is what GET answers (no mediaUris while the media is uploading), read in the same transaction.
         const written = await selectRecording(tx, key)
         if (!written) throw new Error(`recording ${key.recordingId} not readable in the transaction that updated it`)
-        return { json: written.json, etag: etagOf(written.version), archiveDate, deleteDate }
+        return { written, archiveDate, deleteDate }
+      }).then(async ({ written, archiveDate, deleteDate }) => {
+        const { json, expires } = await playback.resolve(written.json)
+        return { json, etag: answerETag(written.version, undefined, expires), archiveDate, deleteDate }
       })
     },
 

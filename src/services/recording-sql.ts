@@ -1,5 +1,6 @@
 import { Prisma } from '../generated/prisma/client.js'
 import { recordingSelfUri } from './recording-mapper.js'
+import { STORED_MEDIA_MARK, STORED_RENDITION } from './media-urls.js'
 import type { RecordingKey } from './recording-key.js'
 import type { HeldClaim } from './idempotency-service.js'
 
@@ -51,7 +52,8 @@ const annotations = (filter: string, from = TABLES.annotations) => `(SELECT json
  * messages are sent as stored: the ingest keeps only what the response schema shows of them (reshaping them here
  * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING, as
  * applyView does (nothing is playable yet), so the common read needs no view applied in Node; a new recording
- * without media has none anyway.
+ * without media has none anyway. Stored media appears as
+ * the rendition STORED_RENDITION with a marked mediaUri, which the service replaces with a playback URL.
  */
 const recordingMembers = (s: Sources) => `
   'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
@@ -72,7 +74,9 @@ const recordingMembers = (s: Sources) => `
   'mediaUris', CASE WHEN r.file_state <> 'UPLOADING' THEN (SELECT json_object_agg(m.key, json_build_object(
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
-    FROM ${s.media_results} m WHERE m.recording_id = r.id) END,
+    FROM (SELECT key, media_uri, waveform_data FROM ${s.media_results} WHERE recording_id = r.id
+      UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}' || storage_key || ' ' || content_type, NULL
+      FROM stored_media WHERE recording_id = r.id) m) END,
   'estimatedTranscodeTimeMs', r.estimated_transcode_time_ms, 'actualTranscodeTimeMs', r.actual_transcode_time_ms,
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
   'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},

@@ -246,3 +246,98 @@ describe('GET|HEAD /media/:organizationId/:recordingId/:rendition (signed URL)',
     }
   })
 })
+
+describe('mediaUris of stored media', () => {
+  const recordingUrl = () => `${recordingsUrl(conversationId)}/${recordingId}`
+  const uriOf = (recording: { mediaUris?: Record<string, { mediaUri?: string }> }) => recording.mediaUris?.[STORED_RENDITION]?.mediaUri
+
+  it('hold a signed playback URL (rendition S, with the format as extension) in the GET, list, upload and PUT answers', async () => {
+    const got = await ctx.inject({ method: 'GET', url: recordingUrl() })
+    expect(got.statusCode).toBe(200)
+    const url = new URL(uriOf(got.json()) ?? '')
+    expect(url.origin).toBe(`http://${ctx.config.HOST}:${ctx.config.PORT}`)
+    expect(url.pathname).toBe(`/media/${DEFAULT_ORGANIZATION_ID}/${recordingId}/S.wav`)
+    // Expiry: whole minutes, between TTL - 1 and TTL minutes from now.
+    const expires = Number(url.searchParams.get('expires'))
+    expect(expires % 60).toBe(0)
+    expect(expires * 1000).toBeGreaterThan(Date.now() + (PLAYBACK_URL_TTL_MINUTES - 1) * 60_000 - 1000)
+    expect(expires * 1000).toBeLessThanOrEqual(Date.now() + PLAYBACK_URL_TTL_MINUTES * 60_000)
+
+    const list = await ctx.inject({ method: 'GET', url: recordingsUrl(conversationId) })
+    const listed = list.json<{ id: string; mediaUris?: Record<string, { mediaUri?: string }> }[]>().find((r) => r.id === recordingId)
+    expect(listed && uriOf(listed)).toMatch(new RegExp(`/media/${DEFAULT_ORGANIZATION_ID}/${recordingId}/S\\.wav\\?expires=\\d+&signature=`))
+
+    const put = await ctx.inject({ method: 'PUT', url: recordingUrl(), payload: {} })
+    expect(put.statusCode, put.body).toBe(200)
+    expect(uriOf(put.json())).toMatch(/\/S\.wav\?expires=\d+&signature=/)
+
+    const other = await ingest(ctx, conversationId, { name: 'second', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+    const upload = await ctx.inject({ method: 'PUT', url: `${recordingsUrl(conversationId)}/${other.id}/media`, payload: bytes, headers: { 'content-type': 'audio/x-wav' } })
+    expect(upload.statusCode, upload.body).toBe(200)
+    expect(upload.json().fileState).toBe('AVAILABLE')
+    expect(uriOf(upload.json())).toMatch(new RegExp(`/media/${DEFAULT_ORGANIZATION_ID}/${other.id}/S\\.wav\\?expires=\\d+&signature=`))
+  })
+
+  it('play without a bearer token: the mediaUri of the answer serves the stored bytes, and seeks with Range', async () => {
+    const url = new URL(uriOf((await ctx.inject({ method: 'GET', url: recordingUrl() })).json()) ?? '')
+    const whole = await play(`${url.pathname}${url.search}`)
+    expect(whole.statusCode).toBe(200)
+    expect(whole.rawPayload.equals(bytes)).toBe(true)
+    const part = await play(`${url.pathname}${url.search}`, { range: 'bytes=44-99' })
+    expect(part.statusCode).toBe(206)
+    expect(part.rawPayload.equals(bytes.subarray(44, 100))).toBe(true)
+  })
+
+  it('are the same within a minute, so the answer keeps one strong ETag that names the expiry, and If-None-Match answers 304', async () => {
+    const first = await ctx.inject({ method: 'GET', url: recordingUrl() })
+    const second = await ctx.inject({ method: 'GET', url: recordingUrl() })
+    const expires = new URL(uriOf(first.json()) ?? '').searchParams.get('expires')
+    if (first.body !== second.body) {
+      // The minute turned between the two reads: the URLs and ETags differ, as they must.
+      expect(second.headers.etag).not.toBe(first.headers.etag)
+      return
+    }
+    expect(second.headers.etag).toBe(first.headers.etag)
+    expect(first.headers.etag).toMatch(new RegExp(`^"\\d+\\.e${expires}"$`))
+    const cached = await ctx.inject({ method: 'GET', url: recordingUrl(), headers: { 'if-none-match': String(first.headers.etag) } })
+    expect([304, 200]).toContain(cached.statusCode)
+    if (cached.statusCode === 200) expect(cached.headers.etag).not.toBe(first.headers.etag)
+    // If-Match compares the version only: an ETag read with the URLs still guards an update.
+    const put = await ctx.inject({ method: 'PUT', url: recordingUrl(), payload: {}, headers: { 'if-match': String(first.headers.etag) } })
+    expect(put.statusCode, put.body).toBe(200)
+  })
+
+  it('follow mediaFormats and formatId as linked renditions do: WAV keeps the stored rendition, MP3 or NONE leave it out', async () => {
+    const wanted = async (query: string) => (await ctx.inject({ method: 'GET', url: `${recordingUrl()}?${query}` })).json<{ mediaUris?: object }>().mediaUris
+    expect(Object.keys((await wanted('mediaFormats=WAV')) ?? {})).toEqual([STORED_RENDITION])
+    expect(await wanted('mediaFormats=MP3')).toBeUndefined()
+    expect(await wanted('formatId=NONE')).toBeUndefined()
+    expect(Object.keys((await wanted('formatId=WAV')) ?? {})).toEqual([STORED_RENDITION])
+  })
+
+  it('are absent while the media is uploading (202), and a linked mediaUri can never pass for stored media', async () => {
+    const waiting = await ingest(ctx, conversationId, { name: 'waiting', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${waiting.id}` })
+    expect(got.statusCode).toBe(202)
+    expect(got.json().mediaUris).toBeUndefined()
+    const linked = 'https://media.example.com/stored-media:0123/a%20b.wav'
+    const withLink = await ingest(ctx, conversationId, { name: 'linked', media: 'audio', startTime: '2024-05-01T12:00:00.000Z', mediaUris: { S: { mediaUri: linked } } })
+    const read = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${withLink.id}` })
+    expect(uriOf(read.json())).toBe(linked)
+  })
+
+  it('start at PUBLIC_BASE_URL when it is set', async () => {
+    const other = await createTestContext({ DATA_DIR: dataDir, PUBLIC_BASE_URL: 'https://recordings.example.com/store/' })
+    try {
+      const id = await recordingWithMedia(other, bytes)
+      const got = await other.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}` })
+      const url = new URL(uriOf(got.json()) ?? '')
+      expect(`${url.origin}${url.pathname}`).toBe(`https://recordings.example.com/store/media/${DEFAULT_ORGANIZATION_ID}/${id}/S.wav`)
+      // The path below the prefix is the service's own route.
+      const local = await other.app.inject({ method: 'GET', url: `/media/${DEFAULT_ORGANIZATION_ID}/${id}/S.wav${url.search}` })
+      expect(local.statusCode).toBe(200)
+    } finally {
+      await other.close()
+    }
+  })
+})
