@@ -25,7 +25,21 @@ export const ConfigSchema = Type.Object({
   }),
   MEDIA_STORAGE: Type.String({
     default: 'local',
-    description: 'Where uploaded media is kept: local (files under DATA_DIR/media).',
+    description: 'Where uploaded media is kept: local (files under DATA_DIR/media) or s3 (objects in S3_BUCKET; uploads pass through DATA_DIR/tmp).',
+  }),
+  S3_ENDPOINT: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+      description: 'With MEDIA_STORAGE=s3: URL of an S3-compatible server. Unset: AWS S3 of S3_REGION. Credentials come from the standard AWS variables, files or instance role.',
+    }),
+  ),
+  S3_BUCKET: Type.Optional(
+    Type.String({ minLength: 3, maxLength: 63, description: 'With MEDIA_STORAGE=s3 (then required): the bucket media is kept in, under <organization>/<recording>/.' }),
+  ),
+  S3_REGION: Type.String({ minLength: 1, default: 'us-east-1', description: 'With MEDIA_STORAGE=s3: region of the bucket.' }),
+  S3_FORCE_PATH_STYLE: Type.Boolean({
+    default: false,
+    description: 'With MEDIA_STORAGE=s3: address the bucket in the path (http://host/bucket/key) instead of the host name, as most S3-compatible servers want.',
   }),
   MEDIA_MAX_BYTES: Type.Integer({
     minimum: 1,
@@ -105,7 +119,7 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 /** The media storage backends this build has. */
-export const MEDIA_STORAGES = ['local'] as const
+export const MEDIA_STORAGES = ['local', 's3'] as const
 export type MediaStorageKind = (typeof MEDIA_STORAGES)[number]
 
 /** Origin of generated URLs: PUBLIC_BASE_URL, else this service as it listens (an IPv6 host in brackets). */
@@ -136,6 +150,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // A union of literals would report "Expected union value"; this names the choices.
   if (typeof config.MEDIA_STORAGE === 'string' && !MEDIA_STORAGES.includes(config.MEDIA_STORAGE as MediaStorageKind)) {
     problems.push(`MEDIA_STORAGE=${JSON.stringify(config.MEDIA_STORAGE)}: must be one of ${MEDIA_STORAGES.join(', ')}`)
+  }
+  if (config.MEDIA_STORAGE === 's3' && config.S3_BUCKET === undefined) {
+    problems.push('MEDIA_STORAGE=s3 needs S3_BUCKET: the bucket media is kept in')
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`)
   return { ...config, DATA_DIR: path.resolve(config.DATA_DIR) }

@@ -4,7 +4,9 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import type { Config } from '../config.js'
 import { DomainError } from '../errors.js'
+import { createS3Storage } from './s3-storage.js'
 
 /** What storage knows of stored bytes. */
 export interface StoredBytes {
@@ -73,7 +75,7 @@ export const mediaKey = (organizationId: string, recordingId: string, name: stri
   return key
 }
 
-function assertKey(key: string) {
+export function assertKey(key: string) {
   const segments = key.split('/')
   if (segments.length !== 3 || !segments.every((segment) => SEGMENT.test(segment) && !segment.includes('..'))) {
     throw new Error(`not a media storage key: ${JSON.stringify(key)}`)
@@ -95,6 +97,34 @@ class HashingCounter extends Transform {
     }
     this.hash.update(chunk)
     done(null, chunk)
+  }
+}
+
+/**
+ * What every backend does before bytes may become visible under their key: streams `source` into the new file
+ * `temporary`, hashing and counting on the way, then checks the digest and runs `verify` on the complete file. The
+ * caller removes `temporary`, whatever the outcome.
+ */
+export async function receive(source: Readable, temporary: string, { maxBytes, expectedSha256, verify }: WriteOptions): Promise<StoredBytes> {
+  const counter = new HashingCounter(maxBytes)
+  // The source is piped in rather than made part of the pipeline: a refusal (cap, digest) must not destroy the
+  // request, whose connection still has to carry the error answer. A client that goes away fails the write.
+  const aborted = (error?: Error) => counter.destroy(error ?? new Error('the request ended before all its bytes arrived'))
+  const onError = (error: Error) => aborted(error)
+  const onClose = () => {
+    if (!source.readableEnded) aborted()
+  }
+  source.on('error', onError).once('aborted', onClose).once('close', onClose).pipe(counter)
+  try {
+    // `wx`: never into an existing file; `flush`: fsync before the stream closes.
+    await pipeline(counter, createWriteStream(temporary, { flags: 'wx', flush: true }))
+    const written = { size: counter.size, sha256: counter.hash.digest() }
+    if (expectedSha256 && !expectedSha256.equals(written.sha256)) throw new DigestMismatchError(expectedSha256, written.sha256)
+    await verify?.(temporary, written)
+    return written
+  } finally {
+    source.unpipe(counter)
+    source.off('error', onError).off('aborted', onClose).off('close', onClose)
   }
 }
 
@@ -124,25 +154,12 @@ export function createLocalStorage(root: string): MediaStorage {
   return {
     kind: 'local',
 
-    async write(key, source, { maxBytes, expectedSha256, verify }) {
+    async write(key, source, options) {
       const file = fileOf(key)
       await mkdir(path.dirname(file), { recursive: true })
       const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.part`)
-      const counter = new HashingCounter(maxBytes)
-      // The source is piped in rather than made part of the pipeline: a refusal (cap, digest) must not destroy the
-      // request, whose connection still has to carry the error answer. A client that goes away fails the write.
-      const aborted = (error?: Error) => counter.destroy(error ?? new Error('the request ended before all its bytes arrived'))
-      const onError = (error: Error) => aborted(error)
-      const onClose = () => {
-        if (!source.readableEnded) aborted()
-      }
-      source.on('error', onError).once('aborted', onClose).once('close', onClose).pipe(counter)
       try {
-        // `wx`: never into an existing file; `flush`: fsync before the stream closes.
-        await pipeline(counter, createWriteStream(temporary, { flags: 'wx', flush: true }))
-        const written = { size: counter.size, sha256: counter.hash.digest() }
-        if (expectedSha256 && !expectedSha256.equals(written.sha256)) throw new DigestMismatchError(expectedSha256, written.sha256)
-        await verify?.(temporary, written)
+        const written = await receive(source, temporary, options)
         await rename(temporary, file)
         await syncDirectory(path.dirname(file))
         return written
@@ -151,9 +168,6 @@ export function createLocalStorage(root: string): MediaStorage {
         // The recording's directory, when this write made it and left it empty (refused uploads leave no trace).
         await rmdir(path.dirname(file)).catch(() => undefined)
         throw error
-      } finally {
-        source.unpipe(counter)
-        source.off('error', onError).off('aborted', onClose).off('close', onClose)
       }
     },
 
@@ -200,7 +214,7 @@ export function createLocalStorage(root: string): MediaStorage {
   }
 }
 
-const isKey = (key: string) => {
+export const isKey = (key: string) => {
   try {
     assertKey(key)
     return true
@@ -219,10 +233,21 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 /** The storage MEDIA_STORAGE names (config load has refused any other value). */
-export function createMediaStorage(config: { MEDIA_STORAGE: string; DATA_DIR: string }): MediaStorage {
+export function createMediaStorage(
+  config: Pick<Config, 'MEDIA_STORAGE' | 'DATA_DIR' | 'S3_ENDPOINT' | 'S3_BUCKET' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE'>,
+): MediaStorage {
   switch (config.MEDIA_STORAGE) {
     case 'local':
       return createLocalStorage(path.join(config.DATA_DIR, 'media'))
+    case 's3':
+      if (!config.S3_BUCKET) throw new Error('MEDIA_STORAGE=s3 needs S3_BUCKET')
+      return createS3Storage({
+        endpoint: config.S3_ENDPOINT,
+        bucket: config.S3_BUCKET,
+        region: config.S3_REGION,
+        forcePathStyle: config.S3_FORCE_PATH_STYLE,
+        temporaryDir: path.join(config.DATA_DIR, 'tmp'),
+      })
     default:
       throw new Error(`MEDIA_STORAGE=${config.MEDIA_STORAGE} is not a storage of this build`)
   }
