@@ -14,7 +14,9 @@ import contentParsers from './plugins/content-parsers.js'
 import draining from './plugins/draining.js'
 import errorHandler, { answerClientError, errorBody, sendError } from './plugins/error-handler.js'
 import idempotency from './plugins/idempotency.js'
+import jobs from './plugins/jobs.js'
 import prismaPlugin from './plugins/prisma.js'
+import requestTimeouts from './plugins/request-timeouts.js'
 import services from './plugins/services.js'
 import storableText from './plugins/storable-text.js'
 import swagger from './plugins/swagger.js'
@@ -32,6 +34,7 @@ import { cursorKeyFrom } from './services/cursor.js'
 import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
 import { loadSigningKey } from './services/signing-key-service.js'
 import { createMediaStorage } from './storage/media-storage.js'
+import { defineTasks } from './tasks.js'
 
 export interface AppOptions {
   config: Config
@@ -103,7 +106,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   const app = Fastify({
     ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit: BODY_LIMIT,
-    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    // Off: REQUEST_TIMEOUT_MS is applied per route (request-timeouts plugin), since media uploads may take hours.
+    requestTimeout: 0,
     genReqId: (request) => {
       const given = request.headers['inin-correlation-id'] ?? request.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
@@ -122,7 +126,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
       answerClientError(error, socket, SECURITY_HEADERS, this.log)
     },
     // Node would answer a request without Host with a bare 400 of its own; the onRequest hook below answers it instead.
-    http: { requireHostHeader: false },
+    http: { requireHostHeader: false, headersTimeout: config.REQUEST_TIMEOUT_MS },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler())
 
@@ -137,6 +141,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
 
   await app.register(errorHandler)
   await app.register(draining)
+  await app.register(requestTimeouts, { timeoutMs: config.REQUEST_TIMEOUT_MS, headers: SECURITY_HEADERS })
   await app.register(contentParsers)
   await app.register(storableText)
   if (config.CORS_ORIGINS) {
@@ -175,6 +180,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     storage: createMediaStorage(config),
     mediaMaxBytes: config.MEDIA_MAX_BYTES,
   })
+  await app.register(jobs, { databaseUrl, concurrency: config.JOB_CONCURRENCY })
+  defineTasks(app, config)
   await app.register(auth, { signingKey, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
   // Both before the routes: they add hooks to the routes that use them (ETags, `config: { idempotent: true }`).
   await app.register(conditionalRequests)

@@ -110,6 +110,17 @@ export const ConfigSchema = Type.Object({
     default: 50,
     description: 'How far the JavaScript heap may grow past its live data before a full collection, in percent; 0 leaves it to V8 (faster by ~5%, ~90 MB more under load).',
   }),
+  JOB_CONCURRENCY: Type.Integer({
+    minimum: 0,
+    maximum: 100,
+    default: 4,
+    description: 'Background jobs (media removal, reconciliation) this instance runs at once; 0: it runs none and only serves. Instances on one database share the jobs.',
+  }),
+  MEDIA_RECONCILE_GRACE_MINUTES: Type.Integer({
+    minimum: 1,
+    default: 60,
+    description: 'Stored bytes that no recording names, and temporary files of interrupted writes, are removed by the hourly reconciliation once this old.',
+  }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     default: 10_000,

@@ -160,7 +160,7 @@ export function toErrorBody(error: FastifyError, request: FastifyRequest, reply:
  * not take in the URL, a header block over its limit, a request not received in time) with the error body every
  * other answer carries. Written to the socket directly: there is no request or reply object yet.
  */
-export function answerClientError(error: ConnectionError, socket: Socket, headers: Readonly<Record<string, string>>, log: FastifyBaseLogger) {
+export function answerClientError(error: Error & Pick<ConnectionError, 'code'>, socket: Socket, headers: Readonly<Record<string, string>>, log: FastifyBaseLogger) {
   // A reset connection has nobody left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const [status, message] =

@@ -45,6 +45,7 @@ export const mediaRoutes: FastifyPluginAsyncTypebox<{ maxBytes: number }> = asyn
 
   app.put('', {
     bodyLimit: maxBytes,
+    config: { streamsBody: true },
     validatorCompiler,
     schema: {
       operationId: 'putConversationRecordingMedia',

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto'
+import { connect, type AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Permission } from '../../src/auth/permissions.js'
 import type { Recording } from '../../src/schemas/recording.js'
 import { audioRecording } from '../fixtures.js'
+import { wav } from '../media.js'
 import { createTestContext, expectErrorBody, ingest, recordingsUrl, rowCounts, type TestContext } from '../helpers.js'
 
 const BODY_LIMIT = 512_000
@@ -149,11 +151,89 @@ describe('rate limits (RATE_LIMIT_PER_MINUTE=5, TOKEN_RATE_LIMIT_PER_MINUTE=3)',
     expect(otherAddress.statusCode, otherAddress.body).toBe(200)
   })
 
-  it('configures the request timeout from REQUEST_TIMEOUT_MS', () => {
+  it('configures the request timeout from REQUEST_TIMEOUT_MS: headers within it; the whole request is bounded per route, not by the server', () => {
     expect(ctx.config.REQUEST_TIMEOUT_MS).toBe(4321)
-    expect(requestTimeoutOf(ctx)).toBe(4321)
-    // What Node's HTTP server enforces.
-    expect(ctx.app.server.requestTimeout).toBe(4321)
+    expect(ctx.app.server.headersTimeout).toBe(4321)
+    // Node's server-wide limit would cut media uploads that take hours; the request-timeouts plugin applies it.
+    expect(requestTimeoutOf(ctx)).toBe(0)
+    expect(ctx.app.server.requestTimeout).toBe(0)
+  })
+})
+
+describe('REQUEST_TIMEOUT_MS over real connections (1000 ms)', () => {
+  let ctx: TestContext
+  let port: number
+  let token: string
+  beforeAll(async () => {
+    ctx = await createTestContext({ REQUEST_TIMEOUT_MS: '1000' })
+    await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+    port = (ctx.app.server.address() as AddressInfo).port
+    token = await ctx.token()
+  })
+  afterAll(async () => {
+    await ctx.close()
+  })
+
+  /**
+   * Sends the head and then the body pieces, each after its pause, and answers what came back once the server closed
+   * the connection (or a second after the last piece).
+   */
+  async function exchange(head: string, pieces: { after: number; bytes: Buffer }[]): Promise<{ status: number; text: string; ms: number }> {
+    const socket = connect(port, '127.0.0.1')
+    const started = Date.now()
+    let received = ''
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1')
+    })
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+    socket.on('error', () => {})
+    socket.write(head)
+    for (const piece of pieces) {
+      await new Promise((resolve) => setTimeout(resolve, piece.after))
+      if (socket.destroyed) break
+      socket.write(piece.bytes)
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))])
+    socket.destroy()
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1]), text: received, ms: Date.now() - started }
+  }
+
+  const head = (method: string, url: string, type: string, length: number) =>
+    `${method} ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`
+
+  it('answers 408 with the error body when a JSON body stops arriving, and stores nothing', async () => {
+    const before = await rowCounts(ctx.sql)
+    const body = Buffer.from(JSON.stringify({ media: 'audio', name: 'x'.repeat(100) }))
+    const res = await exchange(head('POST', recordingsUrl(randomUUID()), 'application/json', body.length), [{ after: 0, bytes: body.subarray(0, 20) }])
+    expect(res.status, res.text).toBe(408)
+    expect(res.text).toMatch(/"code":"request\.timeout"|"status":408/)
+    expect(res.ms).toBeLessThan(4000)
+    expect(await rowCounts(ctx.sql)).toEqual(before)
+  })
+
+  it('lets a media upload take longer than the limit while its bytes keep coming (the limit bounds each pause)', async () => {
+    const conversationId = randomUUID()
+    const recording = await ingest(ctx, conversationId, { name: 'slow', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+    const media = wav(0.5)
+    const pieces = Array.from({ length: 6 }, (_, i) => ({ after: 400, bytes: media.subarray(Math.floor((i * media.length) / 6), Math.floor(((i + 1) * media.length) / 6)) }))
+    const res = await exchange(head('PUT', `${recordingsUrl(conversationId)}/${recording.id}/media`, 'audio/wav', media.length), pieces)
+    expect(res.status, res.text).toBe(200)
+    expect(res.ms).toBeGreaterThan(2000)
+    expect(res.text).toContain('"fileState":"AVAILABLE"')
+  })
+
+  it('answers 408 when an upload pauses longer than the limit, keeps nothing and leaves the recording UPLOADING', async () => {
+    const conversationId = randomUUID()
+    const recording = await ingest(ctx, conversationId, { name: 'stalled', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+    const media = wav(0.5)
+    const res = await exchange(head('PUT', `${recordingsUrl(conversationId)}/${recording.id}/media`, 'audio/wav', media.length), [{ after: 0, bytes: media.subarray(0, 1000) }])
+    expect(res.status, res.text).toBe(408)
+    expect(res.ms).toBeLessThan(4000)
+    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recording.id}` })
+    expect(got.statusCode).toBe(202)
+    expect(got.json().fileState).toBe('UPLOADING')
+    const { rows } = await ctx.sql.query('SELECT 1 FROM stored_media WHERE recording_id = $1', [recording.id])
+    expect(rows).toHaveLength(0)
   })
 })
 
@@ -170,11 +250,10 @@ describe('with default settings', () => {
     ctx.inject({ method: 'POST', url: recordingsUrl(conversationId), payload, headers: { 'content-type': 'application/json', ...headers } })
 
   describe('request timeout', () => {
-    it('is on by default (30 s) and is the configured REQUEST_TIMEOUT_MS', () => {
+    it('is on by default (30 s): the headers must arrive within it, and each route bounds its body by it', () => {
       expect(ctx.config.REQUEST_TIMEOUT_MS).toBe(30_000)
-      expect(requestTimeoutOf(ctx)).toBe(ctx.config.REQUEST_TIMEOUT_MS)
-      expect(requestTimeoutOf(ctx)).toBeGreaterThan(0)
-      expect(ctx.app.server.requestTimeout).toBe(ctx.config.REQUEST_TIMEOUT_MS)
+      expect(ctx.app.server.headersTimeout).toBe(ctx.config.REQUEST_TIMEOUT_MS)
+      expect(ctx.app.hasPlugin('request-timeouts')).toBe(true)
     })
   })
 
