@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash, randomUUID } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { loadConfig } from '../../src/config.js'
 import type { Recording } from '../../src/schemas/recording.js'
 import { DEFAULT_ORGANIZATION_ID } from '../../src/services/organizations.js'
@@ -82,6 +82,53 @@ describe('PUT …/recordings/:recordingId/media with MEDIA_STORAGE=s3', () => {
     expectErrorBody(res, 400)
     expect(await objectsOf(recordingId)).toEqual([])
     expect(await temporaryFiles()).toEqual([])
+  })
+})
+
+async function eventually(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describe('stored media on S3, read and deleted', () => {
+  it('mediaUris hold a presigned GET of the object that plays without a bearer token, seeks with Range and has the format as extension', async () => {
+    const recordingId = await uploadingRecording()
+    const bytes = wav(0.5)
+    expect((await upload(recordingId, bytes, { 'content-type': 'audio/wav' })).statusCode).toBe(200)
+    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recordingId}?mediaFormats=WAV` })
+    const uri = new URL(got.json<Recording>().mediaUris?.S?.mediaUri ?? '')
+    expect(`${uri.origin}/`).toBe(new URL(s3.endpoint).origin + '/')
+    expect(uri.pathname).toMatch(new RegExp(`/${s3.bucket}/${DEFAULT_ORGANIZATION_ID}/${recordingId}/[0-9a-f-]+\\.wav$`))
+    expect(uri.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/)
+    const whole = await fetch(uri)
+    expect(whole.status).toBe(200)
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true)
+    const part = await fetch(uri, { headers: { range: 'bytes=44-99' } })
+    expect(part.status).toBe(206)
+    expect(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(44, 100))).toBe(true)
+  })
+
+  it('deleting the recording removes its object from the bucket', async () => {
+    const recordingId = await uploadingRecording()
+    expect((await upload(recordingId, wav(0.5), { 'content-type': 'audio/wav' })).statusCode).toBe(200)
+    expect(await objectsOf(recordingId)).toHaveLength(1)
+    expect((await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${recordingId}` })).statusCode).toBe(204)
+    await eventually(async () => (await objectsOf(recordingId)).length === 0, 'the object is removed')
+  })
+
+  it('the reconciliation removes objects no recording names, once older than the grace period', async () => {
+    const named = await uploadingRecording()
+    expect((await upload(named, wav(0.5), { 'content-type': 'audio/wav' })).statusCode).toBe(200)
+    const stray = randomUUID()
+    await bucket.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${DEFAULT_ORGANIZATION_ID}/${stray}/lost.wav`, Body: wav(0.25) }))
+    // Everything is younger than any real grace period: reconcile as of a moment from now.
+    const removed = await ctx.app.services.media.reconcile(new Date(Date.now() + 60_000))
+    expect(removed.unnamed).toBe(1)
+    expect(await objectsOf(stray)).toEqual([])
+    expect(await objectsOf(named)).toHaveLength(1)
   })
 })
 
