@@ -177,7 +177,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     cursorKey: cursorKeyFrom(signingKey),
     mediaUrlKey: mediaUrlKeyFrom(signingKey),
     publicBaseUrl: publicBaseUrl(config),
-    storage: createMediaStorage(config),
+    storage: await createMediaStorage(config),
     mediaMaxBytes: config.MEDIA_MAX_BYTES,
   })
   await app.register(jobs, { databaseUrl, concurrency: config.JOB_CONCURRENCY })

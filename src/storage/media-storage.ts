@@ -6,7 +6,6 @@ import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Config } from '../config.js'
 import { DomainError } from '../errors.js'
-import { createS3Storage } from './s3-storage.js'
 
 /** What storage knows of stored bytes. */
 export interface StoredBytes {
@@ -232,15 +231,19 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name))
 }
 
-/** The storage MEDIA_STORAGE names (config load has refused any other value). */
-export function createMediaStorage(
+/**
+ * The storage MEDIA_STORAGE names (config load has refused any other value). The S3 backend is loaded only when
+ * chosen: the AWS SDK costs ~25 MB of memory that local storage has no use for.
+ */
+export async function createMediaStorage(
   config: Pick<Config, 'MEDIA_STORAGE' | 'DATA_DIR' | 'S3_ENDPOINT' | 'S3_BUCKET' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE'>,
-): MediaStorage {
+): Promise<MediaStorage> {
   switch (config.MEDIA_STORAGE) {
     case 'local':
       return createLocalStorage(path.join(config.DATA_DIR, 'media'))
-    case 's3':
+    case 's3': {
       if (!config.S3_BUCKET) throw new Error('MEDIA_STORAGE=s3 needs S3_BUCKET')
+      const { createS3Storage } = await import('./s3-storage.js')
       return createS3Storage({
         endpoint: config.S3_ENDPOINT,
         bucket: config.S3_BUCKET,
@@ -248,6 +251,7 @@ export function createMediaStorage(
         forcePathStyle: config.S3_FORCE_PATH_STYLE,
         temporaryDir: path.join(config.DATA_DIR, 'tmp'),
       })
+    }
     default:
       throw new Error(`MEDIA_STORAGE=${config.MEDIA_STORAGE} is not a storage of this build`)
   }
