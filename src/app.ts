@@ -29,11 +29,13 @@ import { mediaPlaybackRoutes } from './routes/media-playback.js'
 import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 import { searchRoutes } from './routes/search.js'
+import { uploadRoutes } from './routes/uploads.js'
 import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
 import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
 import { loadSigningKey } from './services/signing-key-service.js'
 import { createMediaStorage } from './storage/media-storage.js'
+import { UPLOADS_PATH } from './services/upload-service.js'
 import { defineTasks } from './tasks.js'
 
 export interface AppOptions {
@@ -179,6 +181,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     publicBaseUrl: publicBaseUrl(config),
     storage: await createMediaStorage(config),
     mediaMaxBytes: config.MEDIA_MAX_BYTES,
+    dataDir: config.DATA_DIR,
+    uploadExpiryHours: config.UPLOAD_EXPIRY_HOURS,
   })
   await app.register(jobs, { databaseUrl, concurrency: config.JOB_CONCURRENCY })
   defineTasks(app, config)
@@ -204,6 +208,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     await api.register(annotationRoutes, { prefix: `${conversation}/recordings/:recordingId/annotations` })
     await api.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
     await api.register(searchRoutes)
+    await api.register(uploadRoutes, { prefix: UPLOADS_PATH })
   })
   return app
 }

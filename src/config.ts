@@ -46,6 +46,12 @@ export const ConfigSchema = Type.Object({
     default: 4 * 1024 ** 3,
     description: 'Largest media upload in bytes (default 4 GiB); larger ones are refused with 413.',
   }),
+  UPLOAD_EXPIRY_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 8760,
+    default: 24,
+    description: 'How long an unfinished resumable upload (tus, under DATA_DIR/uploads) may take from its creation, in hours; then it expires and its bytes are removed.',
+  }),
   EMBEDDED_POSTGRES_PORT: Type.Integer({
     minimum: 1,
     maximum: 65535,

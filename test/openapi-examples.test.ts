@@ -80,6 +80,8 @@ beforeAll(async () => {
   ctx = await createTestContext()
   document = (await ctx.app.inject({ method: 'GET', url: '/openapi.json' })).json<Document>()
   calls = Object.entries(document.paths)
+    // tus uploads need the protocol's headers and an upload made by an earlier request: no example alone can drive them.
+    .filter(([path]) => !path.startsWith('/api/v2/recordings/uploads'))
     .flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => exampleCall(path, method, operation)))
     .sort(tryItOrder)
 })

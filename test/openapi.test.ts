@@ -49,6 +49,12 @@ describe('OpenAPI document', () => {
         'POST /oauth/token',
         'GET /api/v2/recordings',
         'GET /media/{organizationId}/{recordingId}/{rendition}',
+        'POST /api/v2/recordings/uploads',
+        'OPTIONS /api/v2/recordings/uploads',
+        'HEAD /api/v2/recordings/uploads/{uploadId}',
+        'PATCH /api/v2/recordings/uploads/{uploadId}',
+        'DELETE /api/v2/recordings/uploads/{uploadId}',
+        'OPTIONS /api/v2/recordings/uploads/{uploadId}',
       ].sort(),
     )
     for (const operation of operations) {

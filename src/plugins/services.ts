@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import path from 'node:path'
 import { createAnnotationService, type AnnotationService } from '../services/annotation-service.js'
 import { createClientService, type ClientService } from '../services/client-service.js'
 import { createMediaService, type MediaService } from '../services/media-service.js'
@@ -8,6 +9,7 @@ import { createHealthService, type HealthService } from '../services/health-serv
 import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
 import { createSearchService, type SearchService } from '../services/search-service.js'
+import { createUploadService, type UploadService } from '../services/upload-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,23 +22,28 @@ declare module 'fastify' {
       media: MediaService
       /** Signs and checks playback URLs of stored media. */
       mediaUrls: MediaUrlSigner
+      /** Resumable (tus) uploads of media, kept under DATA_DIR/uploads until complete. */
+      uploads: UploadService
     }
   }
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string; storage: MediaStorage; mediaMaxBytes: number }>(
-  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes }) => {
+export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string; storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number }>(
+  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours }) => {
     const mediaUrls = createMediaUrlSigner({ key: mediaUrlKey, baseUrl: publicBaseUrl })
     const playback = createPlaybackUrls({ signer: mediaUrls, storage })
+    const media = createMediaService({ prisma: app.prisma, storage, playback, maxBytes: mediaMaxBytes })
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma, playback }),
       annotations: createAnnotationService({ prisma: app.prisma }),
       search: createSearchService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
-      media: createMediaService({ prisma: app.prisma, storage, playback, maxBytes: mediaMaxBytes }),
+      media,
       mediaUrls,
+      // A completed upload is stored as the one-request upload stores it.
+      uploads: createUploadService({ prisma: app.prisma, media, directory: path.join(dataDir, 'uploads'), expiryHours: uploadExpiryHours, maxBytes: mediaMaxBytes }),
     })
   },
   { name: 'services', dependencies: ['prisma'] },

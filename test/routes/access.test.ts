@@ -206,7 +206,10 @@ const alternatives = (operation: Operation): Permission[][] => {
 
 describe('the operation table', () => {
   it('covers every /api/v2 operation of the OpenAPI document, and nothing else', () => {
-    expect([...new Set(OPERATIONS.map((o) => o.operationId))].sort()).toEqual([...alternativesOf.keys()].sort())
+    // tus uploads speak their own protocol (its headers, upload ids made by an earlier request): uploads.test.ts
+    // checks who may use them.
+    const tus = (operationId: string) => /RecordingUploads?$/.test(operationId)
+    expect([...new Set(OPERATIONS.map((o) => o.operationId))].sort()).toEqual([...alternativesOf.keys()].filter((id) => !tus(id)).sort())
   })
 
   it('gives every operation a non-empty rule whose permissions are one REQUIRES entry', () => {
