@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import { publicBaseUrl, type Config } from './config.js'
 import { InvalidRequestError } from './errors.js'
 import auth, { authenticate, authorize } from './plugins/auth.js'
@@ -178,7 +179,8 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     migrations,
     cursorKey: cursorKeyFrom(signingKey),
     mediaUrlKey: mediaUrlKeyFrom(signingKey),
-    publicBaseUrl: publicBaseUrl(config),
+    // With PORT=0, the port the server got.
+    publicBaseUrl: () => publicBaseUrl({ ...config, PORT: config.PORT || ((app.server.address() as AddressInfo | null)?.port ?? 0) }),
     storage: await createMediaStorage(config),
     mediaMaxBytes: config.MEDIA_MAX_BYTES,
     dataDir: config.DATA_DIR,

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Recording } from '../src/schemas/recording.js'
 import { audioRecording, chatRecording, emailRecording, messagingRecording } from './fixtures.js'
+import { wav } from './media.js'
 import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
 import { createTestContext, type TestContext } from './helpers.js'
 
@@ -21,7 +22,7 @@ const client = platformClient.ApiClient.instance
 const api = new platformClient.RecordingApi()
 
 beforeAll(async () => {
-  ctx = await createTestContext()
+  ctx = await createTestContext({ PORT: '0' })
   baseUrl = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
   // ApiClient.instance is a process-wide singleton: point it at this server for this suite only.
   client.setGateway({ host: '127.0.0.1', protocol: 'http', port: Number(new URL(baseUrl).port) })
@@ -143,6 +144,32 @@ describe('RecordingApi against the service', () => {
     } finally {
       client.setReturnExtendedResponses(false)
     }
+  })
+
+  it('reads uploaded media: the recording turns AVAILABLE with size and duration, and its mediaUri plays and seeks without a token', async () => {
+    const conversationId = randomUUID()
+    const uploading = await ingest(conversationId, { media: 'audio', name: 'uploaded call', startTime: '2024-05-01T12:00:00.000Z' })
+    const bytes = wav(1)
+    const put = await fetch(`${baseUrl}/api/v2/conversations/${conversationId}/recordings/${uploading.id}/media`, {
+      method: 'PUT',
+      headers: { 'content-type': 'audio/wav', authorization: `Bearer ${token}` },
+      body: bytes,
+    })
+    expect(put.status).toBe(200)
+    const recording = await api.getConversationRecording(conversationId, uploading.id as string)
+    expect(recording).toMatchObject({ fileState: 'AVAILABLE', outputSizeInBytes: bytes.length, outputDurationMs: 1000 })
+    // On the origin the server listens on (PORT=0 took a free port).
+    const mediaUri = recording.mediaUris?.S?.mediaUri ?? ''
+    expect(mediaUri.startsWith(`${baseUrl}/media/`)).toBe(true)
+    const played = await fetch(mediaUri)
+    expect(played.status).toBe(200)
+    expect(played.headers.get('content-type')).toBe('audio/wav')
+    expect(Buffer.from(await played.arrayBuffer()).equals(bytes)).toBe(true)
+    const sought = await fetch(mediaUri, { headers: { range: 'bytes=8000-8999' } })
+    expect(sought.status).toBe(206)
+    expect(Buffer.from(await sought.arrayBuffer()).equals(bytes.subarray(8000, 9000))).toBe(true)
+    const mp3Only = await api.getConversationRecording(conversationId, uploading.id as string, { mediaFormats: ['MP3'] })
+    expect(mp3Only).not.toHaveProperty('mediaUris')
   })
 
   it('getConversationRecordings lists the conversation in order', async () => {

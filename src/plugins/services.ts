@@ -29,7 +29,7 @@ declare module 'fastify' {
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string; storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number }>(
+export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string | (() => string); storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number }>(
   async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours }) => {
     const mediaUrls = createMediaUrlSigner({ key: mediaUrlKey, baseUrl: publicBaseUrl })
     const playback = createPlaybackUrls({ signer: mediaUrls, storage })

@@ -44,8 +44,9 @@ const EXPIRES = /^[1-9][0-9]{0,11}$/
  * the HMAC-SHA256 over organization, recording, rendition and expiry. Whoever holds one may read that rendition until
  * it expires; nothing else is granted.
  */
-export function createMediaUrlSigner({ key, baseUrl }: { key: Uint8Array; baseUrl: string }) {
-  const origin = baseUrl.replace(/\/+$/, '')
+export function createMediaUrlSigner({ key, baseUrl }: { key: Uint8Array; baseUrl: string | (() => string) }) {
+  // A function when the origin is known only once the server listens (PORT=0 takes any free port).
+  const originOf = () => (typeof baseUrl === 'string' ? baseUrl : baseUrl()).replace(/\/+$/, '')
   const mac = ({ organizationId, recordingId, rendition }: MediaUrlClaims, expires: string) =>
     createHmac('sha256', key).update(`media\n${organizationId}\n${recordingId}\n${rendition}\n${expires}`).digest('base64url')
 
@@ -53,7 +54,7 @@ export function createMediaUrlSigner({ key, baseUrl }: { key: Uint8Array; baseUr
     sign(claims: MediaUrlClaims & { expiresAt: Date }): string {
       const expires = String(Math.floor(claims.expiresAt.getTime() / 1000))
       const path = [claims.organizationId, claims.recordingId, claims.rendition].map(encodeURIComponent).join('/')
-      return `${origin}/media/${path}?expires=${expires}&signature=${mac(claims, expires)}`
+      return `${originOf()}/media/${path}?expires=${expires}&signature=${mac(claims, expires)}`
     },
 
     /** Checks a presented URL's parts; the signature is compared in constant time, as text. */
