@@ -75,7 +75,7 @@ async function until<T>(what: string, exited: Promise<number | null>, output: ()
  * the "listening" line: the port is chosen here) and the rate limit out of the way. Returns it with a bearer token
  * of the bootstrap client, obtained over HTTP like any client does.
  */
-export async function startService(databaseUrl: string, poolSize: number): Promise<Server> {
+export async function startService(databaseUrl: string, poolSize: number, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort()
   const client = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef' }
   const { child, output, exited } = launch(path.join(ROOT, 'dist', 'server.js'), {
@@ -90,6 +90,7 @@ export async function startService(databaseUrl: string, poolSize: number): Promi
     BOOTSTRAP_CLIENT_ID: client.id,
     BOOTSTRAP_CLIENT_SECRET: client.secret,
     PGAPPNAME: 'bench-service',
+    ...env,
   })
   const url = `http://127.0.0.1:${port}`
   await until('the service', exited, output, async () => ((await fetch(`${url}/health/ready`)).ok ? true : undefined))
@@ -115,11 +116,21 @@ export async function startBaseline(databaseUrl: string, poolSize: number, organ
     BENCH_ORGANIZATION_ID: organizationId,
     PGAPPNAME: 'bench-baseline',
   })
-  const url = await until('the baseline', exited, output, async () => {
-    const line = output().split('\n').find((text) => text.startsWith('{"listening"'))
-    return line ? (JSON.parse(line) as { listening: string }).listening : undefined
-  })
+  const url = await until('the baseline', exited, output, async () => listening(output()))
   return { name: 'baseline', url, pid: child.pid as number, appName: 'bench-baseline', headers: {}, stop: stopper(child, exited) }
+}
+
+/** bench/dist/media-baseline.js over the service's DATA_DIR. */
+export async function startMediaBaseline(dataDir: string): Promise<Server> {
+  const { child, output, exited } = launch(path.join(ROOT, 'bench', 'dist', 'media-baseline.js'), { DATA_DIR: dataDir, PORT: '0' })
+  const url = await until('the media baseline', exited, output, async () => listening(output()))
+  return { name: 'baseline', url, pid: child.pid as number, appName: 'bench-media-baseline', headers: {}, stop: stopper(child, exited) }
+}
+
+/** The URL a baseline prints as {"listening": …} once it listens. */
+function listening(output: string): string | undefined {
+  const line = output.split('\n').find((text) => text.startsWith('{"listening"'))
+  return line ? (JSON.parse(line) as { listening: string }).listening : undefined
 }
 
 const KB = /(\d+) kB/
@@ -152,6 +163,8 @@ export interface Plan {
   /** Paths used in turn; a function makes a fresh one per request (ingest: a new conversation each time). */
   paths: string[] | ((n: number) => string)
   body?: string
+  /** Headers of each request, made fresh for it (random ranges). */
+  headers?: () => Record<string, string>
 }
 
 export interface Run {
@@ -212,7 +225,7 @@ export async function drive(
         {
           method: plan.method,
           ...(plan.body ? { body: plan.body } : {}),
-          setupRequest: (request) => ({ ...request, path: pathOf(n++) }),
+          setupRequest: (request) => ({ ...request, path: pathOf(n++), ...(plan.headers ? { headers: { ...request.headers, ...plan.headers() } } : {}) }),
         },
       ],
     })

@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { ROOT } from './database.js'
 import type { Run, ServerName } from './load.js'
+import type { MediaResult } from './media.js'
 
 export interface Figures {
   /** 2xx answers per second over all rounds. */
@@ -52,6 +53,8 @@ export interface Report {
   dataset: { seeded: string; rows: Record<string, number>; conversations: number; mainOrganization: number; queries: { q: string; hits: number }[] }
   endpoints: EndpointResult[]
   targets: Target[]
+  /** Media endpoints, figures in their own units (MB/s, req/s, MB). */
+  media: MediaResult[]
   memory: Partial<Record<ServerName, number>>
   notes: string[]
 }
@@ -145,7 +148,7 @@ export function targets(endpoints: EndpointResult[], settings: Report['settings'
     ? { target: 'service RSS < 250 MB under 50 connections', measured: '–', status: 'not measured', note: 'no /proc on this system' }
     : {
         target: 'service RSS < 250 MB under 50 connections',
-        measured: `${mb(rss)} (peak of the whole run)`,
+        measured: `${mb(rss)} (peak over the endpoints above)`,
         status: rss < 250 * 2 ** 20 ? 'met' : 'not met',
         ...(settings.connections === 50 ? {} : { note: `measured with ${settings.connections} connections: indicative only` }),
       })
@@ -190,18 +193,8 @@ export function machine(serverVersion: string, commit: string, loadBefore: numbe
   }
 }
 
-export function markdown(report: Report): string {
-  const { settings, dataset } = report
-  const when = report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
+function endpointSection(report: Report): string[] {
   const lines: string[] = []
-  lines.push(`## recording-store benchmark, ${when}${report.smoke ? ' (smoke run: figures mean nothing)' : ''}`, '')
-  lines.push(
-    `${int(settings.size)} recordings, ${settings.connections} connections (1 where the row says so), ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ` +
-      `${settings.duration} s per endpoint and server after ${settings.warmup} s of warm-up, the two servers alternating ` +
-      `(the first of each round alternates too); autocannon over 127.0.0.1. "vs baseline" is the service's req/s over ` +
-      `the baseline's, measured in the same run; in brackets the same comparison by CPU per request.`,
-    '',
-  )
   lines.push('| endpoint | server | req/s | p50 | p95 | p99 | CPU per request | peak RSS | vs baseline: req/s (CPU) | req/s per round |')
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const endpoint of report.endpoints) {
@@ -225,6 +218,54 @@ export function markdown(report: Report): string {
 
   lines.push('', '### What was requested', '')
   for (const endpoint of report.endpoints) lines.push(`- **${endpoint.label}**: ${endpoint.detail}${endpoint.check ? ` Answers compared before timing: ${endpoint.check}.` : ''}`)
+  return lines
+}
+
+function mediaSection(results: MediaResult[]): string[] {
+  const lines = [
+    '### Media',
+    '',
+    'Against bench/media-baseline.ts on the same disk, in the same run: service over baseline (for memory, lower is better).',
+    '',
+    '| endpoint | service | baseline | service / baseline | target | per round: service / baseline |',
+    '|---|---:|---:|---:|---|---|',
+  ]
+  const figure = (value: number | undefined, unit: string) => (value === undefined ? '–' : `${value < 100 ? value.toFixed(1) : int(value)} ${unit}`)
+  for (const result of results) {
+    const { service, baseline } = result
+    if (service === undefined || baseline === undefined) {
+      lines.push(`| **${result.label}** | not available${result.unavailable ? `: ${result.unavailable}` : ''} | | | | |`)
+      continue
+    }
+    const ratio = baseline > 0 ? service / baseline : undefined
+    const met = 'minimum' in result.target ? ratio !== undefined && ratio >= result.target.minimum : service < result.target.maximum
+    const target = 'minimum' in result.target ? `≥ ${result.target.minimum}×` : `service < ${result.target.maximum} MB`
+    const failed = (name: ServerName) => (result.failed?.[name] ? ` (${int(result.failed[name])} failed)` : '')
+    const rounds = result.rounds ? `${result.rounds.service.map((n) => n.toFixed(1)).join(' · ')} / ${result.rounds.baseline.map((n) => n.toFixed(1)).join(' · ')}` : ''
+    lines.push(
+      `| **${result.label}** | ${figure(service, result.unit)}${failed('service')} | ${figure(baseline, result.unit)}${failed('baseline')} | ` +
+        `${ratio === undefined ? '–' : times(ratio)} | ${target}: ${met ? 'met' : '**not met**'} | ${rounds} |`,
+    )
+  }
+  lines.push('')
+  for (const result of results) lines.push(`- **${result.label}**: ${result.detail}${result.check ? ` Checked before timing: ${result.check}.` : ''}`)
+  return lines
+}
+
+export function markdown(report: Report): string {
+  const { settings, dataset } = report
+  const when = report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
+  const lines: string[] = []
+  lines.push(`## recording-store benchmark, ${when}${report.smoke ? ' (smoke run: figures mean nothing)' : ''}`, '')
+  lines.push(
+    `${int(settings.size)} recordings, ${settings.connections} connections (1 where the row says so), ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ` +
+      `${settings.duration} s per endpoint and server after ${settings.warmup} s of warm-up, the two servers alternating ` +
+      `(the first of each round alternates too); autocannon over 127.0.0.1. "vs baseline" is the service's req/s over ` +
+      `the baseline's, measured in the same run; in brackets the same comparison by CPU per request.`,
+    '',
+  )
+  if (report.endpoints.length > 0) lines.push(...endpointSection(report))
+  if (report.media.length > 0) lines.push('', ...mediaSection(report.media))
 
   const rows = dataset.rows
   lines.push('', '### Machine and data', '')
@@ -235,7 +276,7 @@ export function markdown(report: Report): string {
       `${int(rows.messaging_messages ?? 0)} messaging and ${int(rows.email_messages ?? 0)} e-mail messages, ${int(rows.recording_users ?? 0)} ` +
       `recording users, ${int(rows.media_results ?? 0)} media links; ${dataset.seeded}`,
     `- full-text queries (share of the organization's recordings that match): ${dataset.queries.map((query) => `\`${query.q}\` ${((query.hits / Math.max(1, dataset.mainOrganization)) * 100).toFixed(1)}%`).join(', ')}`,
-    `- memory high-water mark over the whole run: service ${mb(report.memory.service)}, baseline ${mb(report.memory.baseline)}`,
+    `- memory high-water mark over the endpoints of the first table: service ${mb(report.memory.service)}, baseline ${mb(report.memory.baseline)}`,
     `- database pool: ${settings.poolSize} connections in each server; the run took ${Math.round(report.seconds)} s`,
   )
   lines.push('', '### Notes', '')

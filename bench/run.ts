@@ -2,13 +2,14 @@
 // (bench/baseline.ts) over the same tables, drives both alternately with autocannon and reports requests/s,
 // latencies, peak RSS and the service/baseline ratio per endpoint. Progress goes to stderr, the report to stdout and
 // to bench/results/. Targets are read from the figures, never asserted: a benchmark informs, it does not fail.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { openDatabase, ROOT } from './database.js'
 import { drive, memory, startBaseline, startService, type Plan, type Run, type Server, type ServerName } from './load.js'
+import { MEDIA_KEYS, measureMedia, type MediaResult } from './media.js'
 import { commit, figures, machine, markdown, targets, type EndpointResult, type Report } from './report.js'
 import { MAIN_ORGANIZATION, SEED_VERSION, seed } from './seed.js'
 
@@ -18,12 +19,13 @@ const USAGE = `npm run bench -- [options]
   --rounds R        rounds per endpoint (default 2)
   --connections C   concurrent connections (default 50)
   --warmup S        warm-up seconds per endpoint and server (default 2)
-  --only a,b        endpoints to run: get, list, first, deep, search, search-single, ingest (default all)
+  --only a,b        endpoints to run: get, list, first, deep, search, search-single, ingest, media-upload,
+                    media-download, media-range, media-rss (default all)
   --database NAME   database created on the DATABASE_URL server (default recording_store_bench)
   --reuse           keep that database when it already holds a dataset of this size
   --drop            drop that database at the end
   --out DIR         where results go (default bench/results; a smoke run saves none unless given)
-  --smoke           a few hundred rows, 1 round of 1 s, 5 connections: checks that the bench works
+  --smoke           a few hundred rows, 1 round of 1 s, 5 connections, 1 MB media: checks that the bench works
 Without DATABASE_URL an embedded PostgreSQL runs in a temporary directory.`
 
 const { values: args } = parseArgs({
@@ -176,6 +178,9 @@ async function main() {
   const sql = new pg.Client({ connectionString: database.url })
   await sql.connect()
   const servers: Server[] = []
+  // The service's DATA_DIR (stored media) and the files the bench uploads, on the disk of the system's temp dir.
+  const work = await mkdtemp(path.join(os.tmpdir(), 'recording-store-bench-media-'))
+  const dataDir = path.join(work, 'data')
   try {
     let seeded: string
     if (database.seeded) {
@@ -230,7 +235,8 @@ async function main() {
       return found.map((row) => row.pid)
     }
 
-    servers.push(await startService(database.url, settings.poolSize))
+    // The largest media the bench uploads is 200 MB.
+    servers.push(await startService(database.url, settings.poolSize, { DATA_DIR: dataDir, MEDIA_MAX_BYTES: String(2 ** 30) }))
     servers.push(await startBaseline(database.url, settings.poolSize, MAIN_ORGANIZATION))
     log(`bench: service on ${servers[0]?.url} (pid ${servers[0]?.pid}), baseline on ${servers[1]?.url} (pid ${servers[1]?.pid})`)
 
@@ -353,8 +359,15 @@ async function main() {
       result.baseline = figures(runs.baseline)
     }
 
-    const info = machine(serverVersion, builtFrom, loadBefore, loadDuring)
+    // Read before the media uploads, which are measured apart.
     const memoryPeak = Object.fromEntries(servers.map((server) => [server.name, memory(server.pid, 'VmHWM')]))
+    const mediaKeys = MEDIA_KEYS.filter((key) => !only || only.includes(key))
+    const media: MediaResult[] = mediaKeys.length === 0 ? [] : await measureMedia({
+      keys: mediaKeys, service: servers[0] as Server, dataDir, work: path.join(work, 'files'), runId, log,
+      settings: { smoke, duration: settings.duration, rounds: settings.rounds, warmup: settings.warmup, connections: settings.connections },
+    })
+
+    const info = machine(serverVersion, builtFrom, loadBefore, loadDuring)
     const report: Report = {
       startedAt: started.toISOString(),
       seconds: (Date.now() - started.getTime()) / 1000,
@@ -364,6 +377,7 @@ async function main() {
       dataset: { seeded, rows, conversations: rows.conversations ?? 0, mainOrganization: mainCount, queries },
       endpoints: results,
       targets: [],
+      media,
       memory: memoryPeak,
       notes: [
         `The service, the baseline, PostgreSQL and autocannon all run on this machine and share its ${os.cpus().length} cores: absolute figures are lower than with the load generator elsewhere, and they vary between runs. Compare the ratios, which come from the same run.`,
@@ -371,6 +385,9 @@ async function main() {
         'CPU per request: user + system CPU time of the server process and of its own PostgreSQL backends (told apart by application_name) during the timed rounds, over the 2xx answers; load generator excluded. Unlike req/s it hardly depends on what else runs on the machine, so its ratio is the steadier one when the machine is shared.',
         'Latencies are those of 2xx answers, from autocannon\'s per-response timings pooled over the rounds; req/s counts 2xx answers only. Peak RSS is the highest VmRSS sampled every 100 ms during the timed rounds.',
         'Ingest writes through the full-text triggers; its rows (conversations bench-ingest-*) are removed when the database is reused (--reuse).',
+        ...(media.length === 0 ? [] : [
+          'Media: the service and bench/media-baseline.ts share one DATA_DIR in the system\'s temp directory. The baseline writes an upload and fsyncs it, nothing else; the service also hashes it (SHA-256), sniffs its type, reads its duration, renames it into place, fsyncs the directory and records it in PostgreSQL. Reads come from the page cache after the first: they measure the servers, not the disk. Uploads stream from a file the bench made, in the page cache too.',
+        ]),
       ],
     }
     report.targets = targets(results, settings, memoryPeak)
@@ -389,6 +406,7 @@ async function main() {
     }
   } finally {
     for (const server of servers) await server.stop()
+    await rm(work, { recursive: true, force: true })
     await sql.end()
     await database.close({ drop: args.drop })
   }

@@ -10,6 +10,7 @@ import { withAdminClient } from './database.js'
 interface BenchReport {
   endpoints: { key: string; label: string; unavailable?: string; check?: string; service?: { rps: number; failed: number }; baseline?: { rps: number; failed: number } }[]
   targets: { target: string; status: string }[]
+  media: { key: string; label: string; unavailable?: string; check?: string; service?: number; baseline?: number; failed?: Record<string, number> }[]
 }
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
@@ -54,6 +55,22 @@ describe('the benchmark (npm run bench) in smoke mode', () => {
       }
       expect(report.targets.map((target) => target.status)).toHaveLength(6)
       expect(table).toContain('### Targets')
+
+      // 1 MB files and 2 clients in a smoke run, stored under a DATA_DIR of the bench's own.
+      expect(report.media.map((result) => result.key)).toEqual(['media-upload', 'media-upload', 'media-download', 'media-range', 'media-rss'])
+      for (const result of report.media) {
+        const where = `${result.label}:\n${bench.output}`
+        expect(result.unavailable, where).toBeUndefined()
+        expect(result.service, where).toBeGreaterThan(0)
+        expect(result.baseline, where).toBeGreaterThan(0)
+        expect(result.failed, where).toEqual({ service: 0, baseline: 0 })
+        expect(table).toContain(`| **${result.label}** |`)
+      }
+      // Both servers must store and answer the same bytes, or the ratios compare different work.
+      expect(report.media.map((result) => result.check)).toEqual([
+        'both stored the bytes sent', 'both stored the bytes sent', 'both answered the bytes uploaded', 'identical 206 answers', undefined,
+      ])
+      expect(table).toContain('### Media')
     } finally {
       await rm(out, { recursive: true, force: true })
       await withAdminClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
