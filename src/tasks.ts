@@ -10,7 +10,7 @@ function text(payload: unknown, name: string): string {
 
 /** Every background task of the service, and when the periodic ones run. */
 export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RECONCILE_GRACE_MINUTES'>): void {
-  const { media } = app.services
+  const { media, uploads } = app.services
   const log = app.log.child({ component: 'jobs' })
 
   // Queued by the delete of a stored_media row (see the media_removal_jobs migration).
@@ -26,4 +26,17 @@ export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RE
     log.info({ ...removed, before: before.toISOString() }, 'media storage reconciled')
   })
   app.jobs.schedule('media.reconcile', '17 * * * *')
+
+  // Queued by the delete of a recording whose media was still uploading.
+  app.jobs.define('uploads.remove', async (payload) => {
+    const [organizationId, recordingId] = [text(payload, 'organizationId'), text(payload, 'recordingId')]
+    await uploads.removeFor(organizationId, recordingId)
+    log.info({ organizationId, recordingId }, 'unfinished uploads of a deleted recording removed')
+  })
+
+  app.jobs.define('uploads.expire', async () => {
+    const removed = await uploads.removeExpired()
+    if (removed > 0) log.info({ removed }, 'expired uploads removed')
+  })
+  app.jobs.schedule('uploads.expire', '*/15 * * * *')
 }

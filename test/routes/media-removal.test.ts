@@ -95,6 +95,47 @@ describe('deletion removes the bytes', () => {
   })
 })
 
+describe('deletion removes unfinished uploads', () => {
+  const uploadFiles = async () => (await readdir(path.join(dataDir, 'uploads')).catch(() => [] as string[])).sort()
+
+  it('deleting a recording whose media is still uploading removes its unfinished tus upload, and only its own', async () => {
+    const create = async (recordingId: string) => {
+      const metadata = Object.entries({ conversationId, recordingId, filetype: 'audio/wav' }).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(',')
+      const res = await ctx.inject({
+        method: 'POST',
+        url: '/api/v2/recordings/uploads',
+        headers: { 'tus-resumable': '1.0.0', 'upload-length': String(bytes.length), 'upload-metadata': metadata },
+      })
+      expect(res.statusCode, res.body).toBe(201)
+      const id = String(res.headers.location).split('/').pop() ?? ''
+      const patched = await ctx.inject({
+        method: 'PATCH',
+        url: `/api/v2/recordings/uploads/${id}`,
+        headers: { 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+        payload: bytes.subarray(0, 1000),
+      })
+      expect(patched.statusCode, patched.body).toBe(204)
+      return id
+    }
+    const doomed = await ingest(ctx, conversationId, { name: 'doomed', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+    const spared = await ingest(ctx, conversationId, { name: 'spared', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+    const [doomedUpload, sparedUpload] = [await create(doomed.id as string), await create(spared.id as string)]
+    expect((await uploadFiles()).filter((file) => file.startsWith(doomedUpload))).not.toEqual([])
+
+    expect((await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${doomed.id}` })).statusCode).toBe(204)
+    await eventually(async () => !(await uploadFiles()).some((file) => file.startsWith(doomedUpload)), 'the unfinished upload is removed')
+    expect((await uploadFiles()).filter((file) => file.startsWith(sparedUpload))).toHaveLength(2)
+    await eventually(async () => (await queuedJobs(ctx, 'uploads.remove')) === 0, 'the job is done')
+  })
+
+  it('expired uploads are removed on a schedule', async () => {
+    await eventually(async () => {
+      const { rows } = await ctx.sql.query<{ identifier: string }>('SELECT identifier FROM graphile_worker._private_known_crontabs')
+      return rows.some((row) => row.identifier === 'uploads.expire')
+    }, 'the cron schedule is known to the database')
+  })
+})
+
 describe('the reconciliation', () => {
   it('removes stored files no recording names and abandoned temporary files once older than the grace period, and keeps the rest', async () => {
     const kept = await uploaded(ctx)
