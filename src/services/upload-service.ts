@@ -16,7 +16,9 @@ interface Call {
   organizationId: string
   /** A rule a hook found broken: the route answers it as any other domain error. */
   error?: unknown
-  /** The media an upload's last bytes completed, as stored. */
+  /** The upload whose last bytes this request brought. */
+  completed?: string
+  /** Its media, as stored. */
   stored?: { key: RecordingKey; sizeInBytes: number; sha256: Buffer }
 }
 
@@ -100,21 +102,14 @@ export function createUploadService({ prisma, media, directory, expiryHours, max
     }),
 
     onUploadFinish: hook(async (call, upload: Upload) => {
+      call.completed = upload.id
       const key = recordingKeyOf(call.organizationId, upload.metadata)
-      try {
-        const stored = await media.upload(key, {
-          contentType: declaredType(upload.metadata),
-          contentDigest: upload.metadata?.contentDigest ?? undefined,
-          body: createReadStream(path.join(directory, upload.id)),
-        })
-        call.stored = { key, sizeInBytes: stored.sizeInBytes, sha256: stored.sha256 }
-      } catch (error) {
-        // A broken rule (type, digest, media stored meanwhile) stays broken: the bytes go. After any other failure they
-        // stay, and a PATCH of no bytes at the final offset runs these checks again.
-        if (error instanceof DomainError) await remove(upload.id)
-        throw error
-      }
-      await remove(upload.id)
+      const stored = await media.upload(key, {
+        contentType: declaredType(upload.metadata),
+        contentDigest: upload.metadata?.contentDigest ?? undefined,
+        body: createReadStream(path.join(directory, upload.id)),
+      })
+      call.stored = { key, sizeInBytes: stored.sizeInBytes, sha256: stored.sha256 }
       return { headers: { 'X-Recording-File-State': 'AVAILABLE' } }
     }),
   })
@@ -125,6 +120,10 @@ export function createUploadService({ prisma, media, directory, expiryHours, max
       const call: Call = { organizationId }
       calls.set(request, call)
       const response = await tus.handleWeb(request)
+      // Only now: tus still reads the upload after its hook (a POST's Upload-Expires). Stored media, or a broken rule
+      // (type, digest, media stored meanwhile), is the end of the upload. After any other failure the bytes stay, and a
+      // PATCH of no bytes at the final offset runs the checks again.
+      if (call.completed && (call.stored || call.error instanceof DomainError)) await remove(call.completed)
       return { response, error: call.error, stored: call.stored }
     },
 

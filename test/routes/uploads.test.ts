@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomUUID } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
@@ -186,6 +186,22 @@ describe('tus uploads at /api/v2/recordings/uploads', () => {
     expect((await storedBytes(recordingId)).equals(bytes)).toBe(true)
   })
 
+  it('takes the whole file with the POST that creates the upload (creation-with-upload)', async () => {
+    const recordingId = await uploadingRecording()
+    const bytes = wav(0.25)
+    const response = await send(
+      endpoint,
+      'POST',
+      { 'upload-length': String(bytes.length), 'upload-metadata': metadataOf({ conversationId, recordingId, filetype: 'audio/wav' }), 'content-type': 'application/offset+octet-stream' },
+      bytes,
+    )
+    expect(response.status, await response.clone().text()).toBe(201)
+    expect(response.headers.get('upload-offset')).toBe(String(bytes.length))
+    expect(response.headers.get('x-recording-file-state')).toBe('AVAILABLE')
+    expect((await storedBytes(recordingId)).equals(bytes)).toBe(true)
+    expect(await filesOf(new URL(response.headers.get('location') ?? '', endpoint).href)).toEqual([])
+  })
+
   it('answers the capabilities to OPTIONS: tus 1.0.0, termination and expiration, the size cap', async () => {
     const response = await send(endpoint, 'OPTIONS')
     expect(response.status).toBe(204)
@@ -286,6 +302,25 @@ describe('tus uploads at /api/v2/recordings/uploads', () => {
     const url = new URL(created.headers.get('location') ?? '', endpoint).href
     expect((await expectError(await patch(url, 0, bytes), 400)).message).toMatch(/Content-Digest/)
     expect((await fileState(recordingId)).fileState).toBe('UPLOADING')
+  })
+
+  it('keeps the bytes when storing fails for another reason (500), and a PATCH of no bytes at the end stores them', async () => {
+    const recordingId = await uploadingRecording()
+    const bytes = wav(0.1)
+    const url = await create(recordingId, bytes.length)
+    // A file where the recording's media directory goes: storage cannot write.
+    const blocker = path.join(ctx.config.DATA_DIR, 'media', DEFAULT_ORGANIZATION_ID, recordingId)
+    await mkdir(path.dirname(blocker), { recursive: true })
+    await writeFile(blocker, '')
+    await expectError(await patch(url, 0, bytes), 500)
+    expect(await filesOf(url)).toHaveLength(2)
+    expect(await offsetOf(url)).toBe(bytes.length)
+
+    await rm(blocker)
+    const retried = await patch(url, bytes.length, Buffer.alloc(0))
+    expect(retried.status, await retried.clone().text()).toBe(204)
+    expect((await storedBytes(recordingId)).equals(bytes)).toBe(true)
+    expect(await filesOf(url)).toEqual([])
   })
 
   it('terminates an upload on DELETE, removing its bytes', async () => {
