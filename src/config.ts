@@ -95,7 +95,11 @@ export const ConfigSchema = Type.Object({
     default: 30,
     description: 'Token requests per client id and address and minute.',
   }),
-  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 30_000, description: 'Longest time a request may take to arrive and be answered.' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description: "Longest time a request's headers, then its body, may take to arrive (408); for media uploads, the longest pause between bytes.",
+  }),
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({
     minimum: 1,
     maximum: 8760,
