@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { drive, memory, startMediaBaseline, type Server, type ServerName } from './load.js'
+import { cpuMs, drive, memory, startMediaBaseline, type Server, type ServerName } from './load.js'
 
 export const MEDIA_KEYS = ['media-upload', 'media-download', 'media-range', 'media-rss']
 
@@ -26,6 +26,8 @@ export interface MediaResult {
   /** The figure of each timed round. */
   rounds?: Record<ServerName, number[]>
   failed?: Record<ServerName, number>
+  /** CPU ms of the server process and its database backends per MB (MB/s) or per request (req/s). */
+  cpu?: Record<ServerName, number>
 }
 
 export interface MediaSettings {
@@ -133,9 +135,11 @@ export async function measureMedia(options: {
   work: string
   runId: string
   settings: MediaSettings
+  /** The pids of a server's PostgreSQL backends, when they can be told apart. */
+  backends: (server: Server) => Promise<number[] | undefined>
   log: (line: string) => void
 }): Promise<MediaResult[]> {
-  const { keys, service, dataDir, work, runId, settings, log } = options
+  const { keys, service, dataDir, work, runId, settings, backends, log } = options
   const sizes = settings.smoke ? { file: MB, big: MB, clients: 2, together: 2 } : { file: 50 * MB, big: 200 * MB, clients: 4, together: 20 }
   const mediaRoot = path.join(dataDir, 'media')
   const file = path.join(work, 'upload.wav')
@@ -204,29 +208,37 @@ export async function measureMedia(options: {
     }
   }
 
+  /** CPU used so far by a server and its database backends (a backend that closed meanwhile would be missed). */
+  const cpuOf = async (server: Server) => [server.pid, ...((await backends(server)) ?? [])].reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0)
+
   /** Warm-up, then the timed rounds, the two servers alternating (and which goes first, too). */
   const rounds = async (label: string, unit: MediaResult['unit'], measure: (server: Server, seconds: number) => Promise<Measured>) => {
     if (settings.warmup > 0) for (const server of servers) await measure(server, settings.warmup)
-    const runs: Record<ServerName, Measured[]> = { service: [], baseline: [] }
+    const per = unit === 'MB/s' ? MB : 1
+    const runs: Record<ServerName, (Measured & { cpu: number })[]> = { service: [], baseline: [] }
     for (let round = 0; round < settings.rounds; round++) {
       for (const server of round % 2 === 0 ? servers : [...servers].reverse()) {
+        const before = await cpuOf(server)
         const run = await measure(server, settings.duration)
-        runs[server.name].push(run)
-        const value = run.amount / run.seconds / (unit === 'MB/s' ? MB : 1)
-        log(`bench: ${label}, round ${round + 1}, ${server.name}: ${value.toFixed(1)} ${unit}${run.failed ? `, ${run.failed} failed (${run.error})` : ''}`)
+        const cpu = (await cpuOf(server)) - before
+        runs[server.name].push({ ...run, cpu })
+        const perUnit = run.amount > 0 ? `, ${(cpu / (run.amount / per)).toFixed(2)} ms CPU per ${unit === 'MB/s' ? 'MB' : 'request'}` : ''
+        log(`bench: ${label}, round ${round + 1}, ${server.name}: ${(run.amount / run.seconds / per).toFixed(1)} ${unit}${perUnit}${run.failed ? `, ${run.failed} failed (${run.error})` : ''}`)
       }
     }
-    const total = (name: ServerName) => {
-      const amount = runs[name].reduce((sum, run) => sum + run.amount, 0)
-      const seconds = runs[name].reduce((sum, run) => sum + run.seconds, 0)
-      return amount / seconds / (unit === 'MB/s' ? MB : 1)
-    }
-    const each = (name: ServerName) => runs[name].map((run) => run.amount / run.seconds / (unit === 'MB/s' ? MB : 1))
-    const failed = (name: ServerName) => runs[name].reduce((sum, run) => sum + run.failed, 0)
+    const sum = (name: ServerName, field: 'amount' | 'seconds' | 'failed' | 'cpu') => runs[name].reduce((total, run) => total + run[field], 0)
+    const figures = (name: ServerName) => ({
+      value: sum(name, 'amount') / sum(name, 'seconds') / per,
+      rounds: runs[name].map((run) => run.amount / run.seconds / per),
+      failed: sum(name, 'failed'),
+      cpu: sum(name, 'amount') > 0 ? sum(name, 'cpu') / (sum(name, 'amount') / per) : 0,
+    })
+    const [s, b] = [figures('service'), figures('baseline')]
     return {
-      service: total('service'), baseline: total('baseline'),
-      rounds: { service: each('service'), baseline: each('baseline') },
-      failed: { service: failed('service'), baseline: failed('baseline') },
+      service: s.value, baseline: b.value,
+      rounds: { service: s.rounds, baseline: b.rounds },
+      failed: { service: s.failed, baseline: b.failed },
+      cpu: { service: s.cpu, baseline: b.cpu },
     }
   }
 

@@ -227,14 +227,14 @@ function mediaSection(results: MediaResult[]): string[] {
     '',
     'Against bench/media-baseline.ts on the same disk, in the same run: service over baseline (for memory, lower is better).',
     '',
-    '| endpoint | service | baseline | service / baseline | target | per round: service / baseline |',
-    '|---|---:|---:|---:|---|---|',
+    '| endpoint | service | baseline | service / baseline | target | per round: service / baseline | CPU per MB or request: service / baseline |',
+    '|---|---:|---:|---:|---|---|---|',
   ]
   const figure = (value: number | undefined, unit: string) => (value === undefined ? '–' : `${value < 100 ? value.toFixed(1) : int(value)} ${unit}`)
   for (const result of results) {
     const { service, baseline } = result
     if (service === undefined || baseline === undefined) {
-      lines.push(`| **${result.label}** | not available${result.unavailable ? `: ${result.unavailable}` : ''} | | | | |`)
+      lines.push(`| **${result.label}** | not available${result.unavailable ? `: ${result.unavailable}` : ''} | | | | | |`)
       continue
     }
     const ratio = baseline > 0 ? service / baseline : undefined
@@ -242,9 +242,10 @@ function mediaSection(results: MediaResult[]): string[] {
     const target = 'minimum' in result.target ? `≥ ${result.target.minimum}×` : `service < ${result.target.maximum} MB`
     const failed = (name: ServerName) => (result.failed?.[name] ? ` (${int(result.failed[name])} failed)` : '')
     const rounds = result.rounds ? `${result.rounds.service.map((n) => n.toFixed(1)).join(' · ')} / ${result.rounds.baseline.map((n) => n.toFixed(1)).join(' · ')}` : ''
+    const cpu = result.cpu ? `${ms(result.cpu.service)} / ${ms(result.cpu.baseline)}` : '–'
     lines.push(
       `| **${result.label}** | ${figure(service, result.unit)}${failed('service')} | ${figure(baseline, result.unit)}${failed('baseline')} | ` +
-        `${ratio === undefined ? '–' : times(ratio)} | ${target}: ${met ? 'met' : '**not met**'} | ${rounds} |`,
+        `${ratio === undefined ? '–' : times(ratio)} | ${target}: ${met ? 'met' : '**not met**'} | ${rounds} | ${cpu} |`,
     )
   }
   lines.push('')

@@ -363,7 +363,7 @@ async function main() {
     const memoryPeak = Object.fromEntries(servers.map((server) => [server.name, memory(server.pid, 'VmHWM')]))
     const mediaKeys = MEDIA_KEYS.filter((key) => !only || only.includes(key))
     const media: MediaResult[] = mediaKeys.length === 0 ? [] : await measureMedia({
-      keys: mediaKeys, service: servers[0] as Server, dataDir, work: path.join(work, 'files'), runId, log,
+      keys: mediaKeys, service: servers[0] as Server, dataDir, work: path.join(work, 'files'), runId, backends, log,
       settings: { smoke, duration: settings.duration, rounds: settings.rounds, warmup: settings.warmup, connections: settings.connections },
     })
 
