@@ -26,6 +26,9 @@ class RangeNotSatisfiableError extends DomainError {
   }
 }
 
+/** Nothing may be loaded but the media itself (as audio/video or image), and nothing may frame it. */
+export const MEDIA_DOCUMENT_POLICY = "default-src 'none'; media-src 'self'; img-src 'self'; frame-ancestors 'none'"
+
 /** The part of the media a Range field asks for: all of it, one satisfiable range, or nothing satisfiable. */
 type Wanted = { kind: 'whole' } | { kind: 'part'; start: number; end: number } | { kind: 'unsatisfiable' }
 
@@ -88,9 +91,11 @@ export const mediaPlaybackRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   const options = (method: 'GET' | 'HEAD') => ({
     config: { redactSignature: true },
-    // Made for <audio>/<video> tags on other origins, errors included.
+    // Made for <audio>/<video> tags on other origins, errors included. Opened directly, a browser shows the media in
+    // a document of its own that loads this very URL: the API's `default-src 'none'` would block that load.
     onRequest: async (_request: FastifyRequest, reply: FastifyReply) => {
       reply.header('cross-origin-resource-policy', 'cross-origin')
+      reply.header('content-security-policy', MEDIA_DOCUMENT_POLICY)
     },
     schema: {
       operationId: method === 'GET' ? 'getMedia' : 'headMedia',

@@ -86,6 +86,8 @@ describe('GET|HEAD /media/:organizationId/:recordingId/:rendition (signed URL)',
     expect(maxAge).toBeGreaterThan(PLAYBACK_URL_TTL_MINUTES * 60 - 5)
     expect(maxAge).toBeLessThanOrEqual(PLAYBACK_URL_TTL_MINUTES * 60)
     expect(res.headers['cross-origin-resource-policy']).toBe('cross-origin')
+    // A browser tab showing the media loads it from this URL; nothing else may load.
+    expect(res.headers['content-security-policy']).toBe("default-src 'none'; media-src 'self'; img-src 'self'; frame-ancestors 'none'")
     expect(res.headers['content-disposition']).toBeUndefined()
     expect(res.headers['content-range']).toBeUndefined()
   })
