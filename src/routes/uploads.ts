@@ -23,7 +23,8 @@ const UploadParams = Type.Object({
   uploadId: Type.String({ description: 'The upload, as the last segment of the Location its creation answered.', examples: ['00000000-0000-4000-8000-000000000000-0196f0a8-0000-4000-8000-000000000001'] }),
 })
 
-const ERRORS = errorResponses(400, 401, 403, 404, 409, 410, 412, 413, 415, 429, 500, 503)
+/** Every tus request may meet these: its headers, the token, the rate limit, the database, tus's version (412). */
+const ERRORS = errorResponses(400, 401, 403, 412, 429, 500, 503)
 
 /** Only the headers that say something about the upload: CORS is the app's, framing is Fastify's. */
 const passed = (name: string) => !/^(access-control-|content-type$|content-length$|connection$)/.test(name)
@@ -100,7 +101,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       'Upload-Defer-Length': header('1 when the size is not known yet (then a later PATCH sends Upload-Length).'),
       'Upload-Metadata': header('Comma-separated `key base64(value)` pairs: conversationId, recordingId, filetype, contentDigest (optional).'),
     }),
-    response: { 201: answer('Created: the upload URL is in Location.', { Location: 'The upload URL.', 'Upload-Expires': 'When the unfinished upload is removed.' }) },
+    response: {
+      201: answer('Created: the upload URL is in Location.', { Location: 'The upload URL.', 'Upload-Expires': 'When the unfinished upload is removed.' }),
+      ...errorResponses(404, 409, 413, 415),
+    },
   })
 
   route('HEAD', '/:uploadId', {
@@ -108,7 +112,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
     summary: 'Read the offset of a resumable upload (tus 1.0 core) (extension)',
     description: 'How many bytes the upload holds (`Upload-Offset`): a client resumes by sending the rest from there. 404 for an upload that is not there (completed, terminated, expired, or another organization\'s).',
     headers: Type.Object(TUS_RESUMABLE),
-    response: { 200: answer('The offset; no body.', { 'Upload-Offset': 'Bytes received so far.', 'Upload-Length': 'Size of the whole file.', 'Upload-Metadata': 'As given at creation.' }) },
+    response: {
+      200: answer('The offset; no body.', { 'Upload-Offset': 'Bytes received so far.', 'Upload-Length': 'Size of the whole file.', 'Upload-Metadata': 'As given at creation.' }),
+      ...errorResponses(404, 410),
+    },
   })
 
   route('PATCH', '/:uploadId', {
@@ -128,6 +135,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'Upload-Expires': 'When the unfinished upload is removed.',
         'X-Recording-File-State': 'AVAILABLE on the PATCH that completed the upload and stored the media.',
       }),
+      ...errorResponses(404, 409, 410, 413, 415),
     },
   })
 
@@ -135,7 +143,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
     operationId: 'deleteRecordingUpload',
     summary: 'Terminate a resumable upload, removing its bytes (tus 1.0 termination) (extension)',
     headers: Type.Object(TUS_RESUMABLE),
-    response: { 204: answer('Terminated; no body.', {}) },
+    response: { 204: answer('Terminated; no body.', {}), ...errorResponses(404) },
   })
 
   const options = (url: string, operationId: string) =>
@@ -144,6 +152,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The tus 1.0 version, extensions and maximum size this server supports (extension)',
       response: {
         204: answer('No body.', { 'Tus-Version': '1.0.0', 'Tus-Extension': 'The extensions supported.', 'Tus-Max-Size': 'MEDIA_MAX_BYTES.' }),
+        ...(url ? errorResponses(404) : {}),
       },
     })
   options('', 'optionsRecordingUploads')
