@@ -121,7 +121,7 @@ describe('tus uploads at /api/v2/recordings/uploads', () => {
 
     const half = Math.floor(bytes.length / 2)
     await patchCut(url, bytes, half)
-    await expect.poll(() => offsetOf(url)).toBe(half)
+    await expect.poll(() => offsetOf(url), { timeout: 5_000 }).toBe(half)
     const head = await send(url, 'HEAD')
     expect(head.headers.get('upload-length')).toBe(String(bytes.length))
     expect(head.headers.get('tus-resumable')).toBe('1.0.0')
