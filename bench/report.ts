@@ -194,7 +194,15 @@ export function machine(serverVersion: string, commit: string, loadBefore: numbe
 }
 
 function endpointSection(report: Report): string[] {
+  const { settings } = report
   const lines: string[] = []
+  lines.push(
+    `${int(settings.size)} recordings, ${settings.connections} connections (1 where the row says so), ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ` +
+      `${settings.duration} s per endpoint and server after ${settings.warmup} s of warm-up, the two servers alternating ` +
+      `(the first of each round alternates too); autocannon over 127.0.0.1. "vs baseline" is the service's req/s over ` +
+      `the baseline's, measured in the same run; in brackets the same comparison by CPU per request.`,
+    '',
+  )
   lines.push('| endpoint | server | req/s | p50 | p95 | p99 | CPU per request | peak RSS | vs baseline: req/s (CPU) | req/s per round |')
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const endpoint of report.endpoints) {
@@ -221,11 +229,12 @@ function endpointSection(report: Report): string[] {
   return lines
 }
 
-function mediaSection(results: MediaResult[]): string[] {
+function mediaSection(results: MediaResult[], settings: Report['settings']): string[] {
   const lines = [
     '### Media',
     '',
-    'Against bench/media-baseline.ts on the same disk, in the same run: service over baseline (for memory, lower is better).',
+    `${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s per row and server after ${settings.warmup} s of warm-up, the two ` +
+      'servers alternating, against bench/media-baseline.ts on the same disk: service over baseline (for memory, lower is better).',
     '',
     '| endpoint | service | baseline | service / baseline | target | per round: service / baseline | CPU per MB or request: service / baseline |',
     '|---|---:|---:|---:|---|---|---|',
@@ -258,18 +267,11 @@ export function markdown(report: Report): string {
   const when = report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
   const lines: string[] = []
   lines.push(`## recording-store benchmark, ${when}${report.smoke ? ' (smoke run: figures mean nothing)' : ''}`, '')
-  lines.push(
-    `${int(settings.size)} recordings, ${settings.connections} connections (1 where the row says so), ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ` +
-      `${settings.duration} s per endpoint and server after ${settings.warmup} s of warm-up, the two servers alternating ` +
-      `(the first of each round alternates too); autocannon over 127.0.0.1. "vs baseline" is the service's req/s over ` +
-      `the baseline's, measured in the same run; in brackets the same comparison by CPU per request.`,
-    '',
-  )
-  if (report.endpoints.length > 0) lines.push(...endpointSection(report))
-  if (report.media.length > 0) lines.push('', ...mediaSection(report.media))
+  if (report.endpoints.length > 0) lines.push(...endpointSection(report), '')
+  if (report.media.length > 0) lines.push(...mediaSection(report.media, settings), '')
 
   const rows = dataset.rows
-  lines.push('', '### Machine and data', '')
+  lines.push('### Machine and data', '')
   for (const [key, value] of Object.entries(report.machine)) lines.push(`- ${key}: ${value}`)
   lines.push(
     `- dataset: ${int(rows.recordings ?? 0)} recordings in ${int(dataset.conversations)} conversations (${int(dataset.mainOrganization)} in the measured ` +
@@ -277,7 +279,7 @@ export function markdown(report: Report): string {
       `${int(rows.messaging_messages ?? 0)} messaging and ${int(rows.email_messages ?? 0)} e-mail messages, ${int(rows.recording_users ?? 0)} ` +
       `recording users, ${int(rows.media_results ?? 0)} media links; ${dataset.seeded}`,
     `- full-text queries (share of the organization's recordings that match): ${dataset.queries.map((query) => `\`${query.q}\` ${((query.hits / Math.max(1, dataset.mainOrganization)) * 100).toFixed(1)}%`).join(', ')}`,
-    `- memory high-water mark over the endpoints of the first table: service ${mb(report.memory.service)}, baseline ${mb(report.memory.baseline)}`,
+    ...(report.endpoints.length > 0 ? [`- memory high-water mark over the endpoints of the first table: service ${mb(report.memory.service)}, baseline ${mb(report.memory.baseline)}`] : []),
     `- database pool: ${settings.poolSize} connections in each server; the run took ${Math.round(report.seconds)} s`,
   )
   lines.push('', '### Notes', '')
