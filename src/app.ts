@@ -186,7 +186,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     dataDir: config.DATA_DIR,
     uploadExpiryHours: config.UPLOAD_EXPIRY_HOURS,
   })
-  await app.register(jobs, { databaseUrl, concurrency: config.JOB_CONCURRENCY })
+  await app.register(jobs, { databaseUrl, connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, concurrency: config.JOB_CONCURRENCY })
   defineTasks(app, config)
   await app.register(auth, { signingKey, issuer: config.TOKEN_ISSUER, ttlSeconds: config.TOKEN_TTL_SECONDS })
   // Both before the routes: they add hooks to the routes that use them (ETags, `config: { idempotent: true }`).

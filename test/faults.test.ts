@@ -1,5 +1,10 @@
 import pg from 'pg'
+import { randomUUID } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestContext, ingest, recordingsUrl } from './helpers.js'
+import { wav } from './media.js'
 import { BOOTSTRAP, killLeftovers, privatePostgres, startService, tokenFrom, type PrivatePostgres, type Service } from './processes.js'
 
 /**
@@ -256,5 +261,32 @@ describe('faults: the database stops, slows down, or the service is killed', () 
     expect(transportFailures.length).toBeGreaterThan(0)
     expect(rows.length).toBeGreaterThanOrEqual(acknowledged.length)
     expect(partial).toEqual([])
+  }, 60_000)
+
+  it('runs background jobs again once PostgreSQL is back: a recording deleted after an outage has its media removed', async () => {
+    const instance = await createTestContext({ DATABASE_CONNECT_TIMEOUT_MS: '1000' }, { databaseUrl: database.url })
+    try {
+      const conversationId = randomUUID()
+      const recording = await ingest(instance, conversationId, { name: 'outage', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
+      const put = await instance.inject({ method: 'PUT', url: `${recordingsUrl(conversationId)}/${recording.id}/media`, payload: wav(0.25), headers: { 'content-type': 'audio/wav' } })
+      expect(put.statusCode, put.body).toBe(200)
+      const media = path.join(instance.config.DATA_DIR, 'media')
+      const files = async () => (await readdir(media, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length
+      expect(await files()).toBe(1)
+
+      await database.stop()
+      await sleep(3_000)
+      await database.start()
+      // The first requests after the restart may meet connections the restart ended; the delete is retried as a client would.
+      let deleted = 0
+      for (const deadline = Date.now() + 10_000; deleted !== 204 && Date.now() < deadline; await sleep(200)) {
+        deleted = (await instance.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${recording.id}` })).statusCode
+      }
+      expect(deleted).toBe(204)
+      for (const deadline = Date.now() + 20_000; (await files()) > 0 && Date.now() < deadline; ) await sleep(200)
+      expect(await files()).toBe(0)
+    } finally {
+      await instance.close()
+    }
   }, 60_000)
 })

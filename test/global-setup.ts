@@ -3,7 +3,6 @@ import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { pino } from 'pino'
-import { Logger, runMigrations } from 'graphile-worker'
 import type { TestProject } from 'vitest/node'
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded-postgres.js'
 import { applyMigrations } from '../src/db/migrations.js'
@@ -63,8 +62,6 @@ export default async function setup(project: TestProject) {
     await client.query(`CREATE DATABASE "${testDatabase.template}"`)
   })
   await applyMigrations(databaseUrl(serverUrl, testDatabase.template), logger)
-  // The job queue's schema too, so each clone's job runner starts without installing it.
-  await runMigrations({ connectionString: databaseUrl(serverUrl, testDatabase.template), logger: new Logger(() => () => {}) })
   project.provide('testDatabase', testDatabase)
 
   return async () => {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
+import { installJobQueue } from './job-queue.js'
 
 /** The project root: `src/db` and `dist/db` both sit two levels below it. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -20,7 +21,7 @@ const DONE = /All migrations have been successfully applied|No pending migration
 
 /**
  * Applies pending migrations with `prisma migrate deploy` (the same command `npm run db:deploy` runs), through the
- * CLI's bundled wasm schema engine configured in prisma.config.ts.
+ * CLI's bundled wasm schema engine configured in prisma.config.ts, and installs the job queue's schema.
  *
  * The CLI's wasm engine leaves a 10-second timer pending after it has finished, so the process lingers that long
  * before exiting; once it has reported success it is ended instead of waited for.
@@ -52,6 +53,7 @@ export async function applyMigrations(databaseUrl: string, logger: Logger): Prom
     throw new Error(`database migration failed (prisma migrate deploy exited with ${code}):\n${output.trim()}`)
   }
   const upToDate = output.includes('No pending migrations')
+  await installJobQueue(databaseUrl, logger)
   logger.info(
     { ms: Math.round(performance.now() - started) },
     upToDate ? 'database schema up to date' : 'migrations applied',

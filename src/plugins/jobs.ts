@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
-import { Logger, parseCronItems, run, runMigrations, type CronItem, type Runner, type TaskList } from 'graphile-worker'
+import pg from 'pg'
+import { parseCronItems, run, type CronItem, type Runner, type TaskList } from 'graphile-worker'
+import { jobLogger } from '../db/job-queue.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,7 +19,9 @@ export interface Jobs {
 
 export interface JobsOptions {
   databaseUrl: string
-  /** Jobs run at once by this instance; 0 runs none (the schema is still installed, so jobs can be queued). */
+  /** Longest wait for a connection (DATABASE_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs: number
+  /** Jobs run at once by this instance; 0 runs none (they wait in the queue for an instance that runs them). */
   concurrency: number
 }
 
@@ -28,20 +32,15 @@ export interface JobsOptions {
  * call for them (see the media_removal_jobs migration), so the work and its cause commit together.
  */
 export default fp<JobsOptions>(
-  async (app, { databaseUrl, concurrency }) => {
+  async (app, { databaseUrl, connectTimeoutMs, concurrency }) => {
     const taskList: TaskList = {}
     const cron: CronItem[] = []
     let runner: Runner | undefined
     let started = false
 
-    const log = app.log.child({ component: 'jobs' })
-    const logger = new Logger((scope) => (level, message, meta) => {
-      const fields = { ...scope, ...meta }
-      if (level === 'error') log.error(fields, message)
-      else if (level === 'warning') log.warn(fields, message)
-      else if (level === 'info') log.info(fields, message)
-      else log.debug(fields, message)
-    })
+    const logger = jobLogger(app.log)
+    let retry: NodeJS.Timeout | undefined
+    let closing = false
 
     app.decorate('jobs', {
       define(task, handler) {
@@ -55,19 +54,41 @@ export default fp<JobsOptions>(
       },
     } satisfies Jobs)
 
+    // The runner's own connections, which give up on an unreachable database as the service's do.
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency + 2, connectionTimeoutMillis: connectTimeoutMs })
+    pool.on('error', (error) => app.log.warn({ component: 'jobs', err: error }, 'job runner connection lost'))
+    let starting: Promise<void> | undefined
+
+    /** Starts the runner; while the database cannot be reached, tries again with growing pauses (up to a minute). */
+    async function start(attempt: number): Promise<void> {
+      try {
+        const started = await run({ pgPool: pool, logger, noHandleSignals: true, concurrency, taskList, parsedCronItems: parseCronItems(cron) })
+        if (closing) await started.stop()
+        else runner = started
+      } catch (error) {
+        if (closing) return
+        const seconds = Math.min(60, 2 ** attempt)
+        app.log.warn({ component: 'jobs', err: error, retryInSeconds: seconds }, 'job runner could not start')
+        retry = setTimeout(() => {
+          starting = start(attempt + 1)
+        }, seconds * 1000).unref()
+      }
+    }
+
+    // In the background: the service serves (and answers 503) while its database is away, and the runner follows once
+    // it is back. The queue's schema is installed with the migrations; readiness waits for it.
     app.addHook('onReady', async () => {
       started = true
-      const options = { connectionString: databaseUrl, logger, noHandleSignals: true }
-      if (concurrency === 0) {
-        await runMigrations(options)
-        return
-      }
-      runner = await run({ ...options, concurrency, maxPoolSize: concurrency + 2, taskList, parsedCronItems: parseCronItems(cron) })
+      if (concurrency > 0) starting = start(0)
     })
 
     // Running jobs finish first; one cut short by a crash is taken again once its lock expires.
     app.addHook('onClose', async () => {
+      closing = true
+      clearTimeout(retry)
+      await starting
       await runner?.stop()
+      await pool.end()
     })
   },
   { name: 'jobs' },

@@ -37,6 +37,17 @@ describe('health', () => {
     }
   })
 
+  it("is not ready while the job queue's schema is missing: deletes would have nowhere to queue the removal of media", async () => {
+    const other = await createTestContext({ JOB_CONCURRENCY: '0' })
+    try {
+      await other.sql.query('DROP SCHEMA graphile_worker CASCADE')
+      const res = await other.inject({ method: 'GET', url: '/health/ready' })
+      expect(expectErrorBody(res, 503).message).toContain('graphile-worker')
+    } finally {
+      await other.close()
+    }
+  })
+
   it('is not ready when the database cannot be reached, but stays live', async () => {
     // A configured signing key: building the app then needs no database.
     const config = { ...ctx.config, TOKEN_SIGNING_KEY: 'k'.repeat(32) }
