@@ -79,16 +79,34 @@ export interface StoredMediaInfo {
   sha256: Buffer
 }
 
+/** How long a lookup of stored media is reused by playback, and how many are kept. */
+export const STORED_MEDIA_CACHE_MS = 5_000
+const STORED_MEDIA_CACHE_SIZE = 10_000
+
 export function createMediaService({ prisma, storage, playback, maxBytes }: { prisma: PrismaClient; storage: MediaStorage; playback: PlaybackUrls; maxBytes: number }) {
+  const recentlyStored = new Map<string, { info: StoredMediaInfo; until: number }>()
   return {
-    /** The stored media of an organization's recording, or undefined when it has none (or the ids cannot exist). */
+    /**
+     * The stored media of an organization's recording, or undefined when it has none (or the ids cannot exist). Players
+     * read in many small ranges, so what was found is remembered for a few seconds (stored media never changes): a
+     * deleted recording's URLs stop working within STORED_MEDIA_CACHE_MS.
+     */
     async stored(organizationId: string, recordingId: string): Promise<StoredMediaInfo | undefined> {
       if (!isUuid(organizationId) || !isUuid(recordingId)) return undefined
+      const cacheKey = `${organizationId}/${recordingId}`
+      const cached = recentlyStored.get(cacheKey)
+      if (cached && cached.until > Date.now()) return cached.info
       const found = await prisma.storedMedia.findFirst({
         where: { recordingId, recording: { organizationId } },
         select: { storageKey: true, contentType: true, sizeInBytes: true, sha256: true },
       })
-      return found ? { storageKey: found.storageKey, contentType: found.contentType, size: Number(found.sizeInBytes), sha256: Buffer.from(found.sha256) } : undefined
+      if (!found) return undefined
+      const info = { storageKey: found.storageKey, contentType: found.contentType, size: Number(found.sizeInBytes), sha256: Buffer.from(found.sha256) }
+      // Oldest first: a Map keeps insertion order, so the first key is the one to drop.
+      recentlyStored.delete(cacheKey)
+      recentlyStored.set(cacheKey, { info, until: Date.now() + STORED_MEDIA_CACHE_MS })
+      if (recentlyStored.size > STORED_MEDIA_CACHE_SIZE) recentlyStored.delete(recentlyStored.keys().next().value as string)
+      return info
     },
 
     /** Removes stored bytes whose row is gone (the job the row's delete queued); removing them again is harmless. */

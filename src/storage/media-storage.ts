@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
+import { once } from 'node:events'
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, type Readable } from 'node:stream'
@@ -33,7 +34,7 @@ export interface WriteOptions {
 export interface MediaStorage {
   readonly kind: 'local' | 's3'
   write(key: string, source: Readable, options: WriteOptions): Promise<StoredBytes>
-  /** The bytes `start` to `end` (inclusive; default: to the end). */
+  /** The bytes `start` to `end` (inclusive; default: to the end); MediaMissingError when nothing is stored under the key. */
   read(key: string, range?: { start: number; end?: number }): Promise<Readable>
   /** Size of the stored bytes, or undefined when nothing is stored under the key. */
   stat(key: string): Promise<{ size: number } | undefined>
@@ -56,6 +57,13 @@ export interface MediaStorage {
 export class MediaTooLargeError extends DomainError {
   constructor(maxBytes: number) {
     super(413, 'request.entity.too.large', `The media is larger than the limit of ${maxBytes} bytes (MEDIA_MAX_BYTES)`)
+  }
+}
+
+/** The bytes a row named are gone (removed after their recording was deleted). */
+export class MediaMissingError extends DomainError {
+  constructor() {
+    super(404, 'not.found', 'The media is no longer stored (its recording was deleted)')
   }
 }
 
@@ -171,7 +179,15 @@ export function createLocalStorage(root: string): MediaStorage {
     },
 
     async read(key, range) {
-      return createReadStream(fileOf(key), range ? { start: range.start, ...(range.end !== undefined ? { end: range.end } : {}) } : {})
+      const stream = createReadStream(fileOf(key), range ? { start: range.start, ...(range.end !== undefined ? { end: range.end } : {}) } : {})
+      // Opened before it is handed out, so that bytes removed meanwhile are a 404 and not a stream failing mid-answer.
+      try {
+        await once(stream, 'ready')
+      } catch (error) {
+        stream.destroy()
+        throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new MediaMissingError() : error
+      }
+      return stream
     },
 
     async stat(key) {

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { assertKey, isKey, receive, type MediaStorage } from './media-storage.js'
+import { assertKey, isKey, MediaMissingError, receive, type MediaStorage } from './media-storage.js'
 
 export interface S3StorageOptions {
   /** URL of an S3-compatible server; undefined: AWS S3 of `region`. */
@@ -87,9 +87,11 @@ export function createS3Storage({ endpoint, bucket, region, forcePathStyle, temp
     },
 
     async read(key, range) {
-      const { Body } = await client.send(
-        new GetObjectCommand({ ...object(key), ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }),
-      )
+      const { Body } = await client
+        .send(new GetObjectCommand({ ...object(key), ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}) }))
+        .catch((error: unknown) => {
+          throw statusOf(error) === 404 ? new MediaMissingError() : error
+        })
       if (!(Body instanceof Readable)) throw new Error(`GetObject of ${key} answered no readable body`)
       return Body
     },

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { STORED_MEDIA_CACHE_MS } from '../../src/services/media-service.js'
 import { DEFAULT_ORGANIZATION_ID } from '../../src/services/organizations.js'
 import { wav } from '../media.js'
 import { createTestContext, ingest, recordingsUrl, type TestContext } from '../helpers.js'
@@ -56,6 +57,24 @@ describe('deletion removes the bytes', () => {
     expect(res.statusCode).toBe(204)
     await eventually(async () => !(await mediaFiles()).includes(storageKey), 'the stored file is removed')
     await eventually(async () => (await queuedJobs(ctx, 'media.remove')) === 0, 'the job is done')
+  })
+
+  it("a deleted recording's playback URL stops working within STORED_MEDIA_CACHE_MS, though players had it in use", async () => {
+    const { id } = await uploaded(ctx)
+    const uri = new URL((await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}` })).json().mediaUris.S.mediaUri)
+    const play = () => ctx.app.inject({ method: 'GET', url: `${uri.pathname}${uri.search}`, headers: { range: 'bytes=0-99' } })
+    expect((await play()).statusCode).toBe(206)
+    expect((await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${id}` })).statusCode).toBe(204)
+    const deleted = Date.now()
+    const seen = new Set<number>()
+    await eventually(async () => {
+      const status = (await play()).statusCode
+      seen.add(status)
+      return status === 404
+    }, "the URL answers 404", STORED_MEDIA_CACHE_MS + 5_000)
+    // Until then it plays, or answers 404 once the bytes are gone: never a failure.
+    expect([...seen].every((status) => status === 206 || status === 404), [...seen].join()).toBe(true)
+    expect(Date.now() - deleted).toBeLessThan(STORED_MEDIA_CACHE_MS + 5_000)
   })
 
   it('a delete that rolls back queues nothing and keeps the bytes', async () => {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:f
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { createLocalStorage, DigestMismatchError, mediaKey, MediaTooLargeError, type MediaStorage } from '../../src/storage/media-storage.js'
+import { createLocalStorage, DigestMismatchError, mediaKey, MediaMissingError, MediaTooLargeError, type MediaStorage } from '../../src/storage/media-storage.js'
 import { createS3Storage } from '../../src/storage/s3-storage.js'
 import { startS3rver, type S3Server } from '../s3.js'
 
@@ -154,6 +154,11 @@ describe.each(['local', 's3'] as const)('%s media storage', (kind) => {
 
   it('answers undefined to stat of a key that holds nothing', async () => {
     expect(await storage.stat(freshKey())).toBeUndefined()
+  })
+
+  it('refuses to read a key that holds nothing with MediaMissingError (a 404), before any byte', async () => {
+    await expect(storage.read(freshKey())).rejects.toBeInstanceOf(MediaMissingError)
+    await expect(storage.read(freshKey(), { start: 0, end: 9 })).rejects.toMatchObject({ status: 404, code: 'not.found' })
   })
 
   it('deletes bytes; deleting a key that holds nothing is no error', async () => {
