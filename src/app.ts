@@ -150,9 +150,17 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   if (config.CORS_ORIGINS) {
     await app.register(cors, {
       origin: config.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
-      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'inin-correlation-id', 'Idempotency-Key', 'If-Match', 'If-None-Match'],
-      exposedHeaders: ['inin-correlation-id', 'Location', 'Retry-After', 'ETag', 'Idempotent-Replayed'],
+      // PATCH and the Tus-/Upload- headers: browser tus clients (Uppy, tus-js-client). Range: scripts reading media.
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: [
+        'Authorization', 'Content-Type', 'Content-Digest', 'inin-correlation-id', 'Idempotency-Key', 'If-Match', 'If-None-Match', 'Range',
+        'If-Range', 'Tus-Resumable', 'Upload-Length', 'Upload-Offset', 'Upload-Metadata', 'Upload-Defer-Length',
+      ],
+      exposedHeaders: [
+        'inin-correlation-id', 'Location', 'Retry-After', 'ETag', 'Idempotent-Replayed', 'Content-Range', 'Accept-Ranges',
+        'Content-Disposition', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension',
+        'Tus-Max-Size', 'X-Recording-File-State',
+      ],
     })
   }
   await app.register(rateLimit, {

@@ -43,7 +43,10 @@ export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Ui
       media,
       mediaUrls,
       // A completed upload is stored as the one-request upload stores it.
-      uploads: createUploadService({ prisma: app.prisma, media, directory: path.join(dataDir, 'uploads'), expiryHours: uploadExpiryHours, maxBytes: mediaMaxBytes }),
+      uploads: createUploadService({
+        prisma: app.prisma, media, directory: path.join(dataDir, 'uploads'), expiryHours: uploadExpiryHours, maxBytes: mediaMaxBytes,
+        baseUrl: () => (typeof publicBaseUrl === 'string' ? publicBaseUrl : publicBaseUrl()).replace(/\/+$/, ''),
+      }),
     })
   },
   { name: 'services', dependencies: ['prisma'] },

@@ -44,8 +44,10 @@ function recordingKeyOf(organizationId: string, metadata: Upload['metadata']): R
  * the media of a recording, kept under `directory` until complete, then stored as the one-request upload stores them.
  * Upload ids begin with the organization's id, so a request for another organization's upload is known for one.
  */
-export function createUploadService({ prisma, media, directory, expiryHours, maxBytes }: {
+export function createUploadService({ prisma, media, directory, expiryHours, maxBytes, baseUrl }: {
   prisma: PrismaClient
+  /** Origin (and path prefix) of the upload URLs: PUBLIC_BASE_URL, or the address the server listens on. */
+  baseUrl: () => string
   media: MediaService
   directory: string
   expiryHours: number
@@ -80,7 +82,8 @@ export function createUploadService({ prisma, media, directory, expiryHours, max
     path: UPLOADS_PATH,
     datastore: store,
     maxSize: maxBytes,
-    relativeLocation: true,
+    // Absolute, on PUBLIC_BASE_URL like every URL the service hands out: a path alone loses a proxy's path prefix.
+    generateUrl: (_request, { id }) => `${baseUrl()}${UPLOADS_PATH}/${id}`,
     exposedHeaders: ['X-Recording-File-State'],
     namingFunction: (request) => `${callOf(request).organizationId}-${randomUUID()}`,
 

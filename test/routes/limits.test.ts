@@ -476,6 +476,23 @@ describe('CORS with CORS_ORIGINS=https://app.example', () => {
     }
   })
 
+  it('lets browser tus clients upload and scripts read media ranges: PATCH, the Tus and Upload headers, Range', async () => {
+    for (const url of ['/api/v2/recordings/uploads', `/api/v2/recordings/uploads/${randomUUID()}`]) {
+      for (const method of ['POST', 'PATCH', 'HEAD', 'DELETE']) {
+        const res = await preflight('https://app.example', method, 'authorization,tus-resumable,upload-length,upload-offset,upload-metadata,content-type', url)
+        expect(res.statusCode, `${method} ${url}`).toBe(204)
+        expect(res.headers['access-control-allow-origin'], `${method} ${url}`).toBe('https://app.example')
+        expect(String(res.headers['access-control-allow-methods']).split(/\s*,\s*/), method).toContain(method)
+        expect(String(res.headers['access-control-allow-headers']).toLowerCase()).toContain('upload-offset')
+      }
+    }
+    const request = await ctx.inject({ method: 'POST', url: '/api/v2/recordings/uploads', headers: { origin: 'https://app.example', 'tus-resumable': '1.0.0', 'upload-length': '10' } })
+    expect(request.headers['access-control-allow-origin']).toBe('https://app.example')
+    expect(String(request.headers['access-control-expose-headers']).toLowerCase()).toMatch(/upload-offset.*tus-resumable|tus-resumable.*upload-offset/)
+    const media = await preflight('https://app.example', 'GET', 'range', '/media/x/y/S.wav')
+    expect(String(media.headers['access-control-allow-headers']).toLowerCase()).toContain('range')
+  })
+
   it('grants nothing to another origin', async () => {
     const res = await preflight('https://evil.example', 'GET', 'authorization')
     expect(res.headers).not.toHaveProperty('access-control-allow-origin')

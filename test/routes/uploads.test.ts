@@ -27,7 +27,8 @@ let uploadsDir: string
 const conversationId = randomUUID()
 
 beforeAll(async () => {
-  ctx = await createTestContext()
+  // PORT=0: the upload URLs the service hands out name the port it got.
+  ctx = await createTestContext({ PORT: '0' })
   await ctx.app.listen({ port: 0, host: '127.0.0.1' })
   endpoint = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}${UPLOADS_PATH}`
   // The one permission the uploads need, and no other.
@@ -61,6 +62,8 @@ async function expectError(response: Response, status: number) {
 async function create(recordingId: string, length: number, filetype = 'audio/wav'): Promise<string> {
   const response = await send(endpoint, 'POST', { 'upload-length': String(length), 'upload-metadata': metadataOf({ conversationId, recordingId, filetype }) })
   expect(response.status, await response.clone().text()).toBe(201)
+  // Absolute, on the origin the service is reached at.
+  expect(response.headers.get('location')).toMatch(new RegExp(`^${endpoint}/${DEFAULT_ORGANIZATION_ID}-[0-9a-f-]{36}$`))
   return new URL(response.headers.get('location') ?? '', endpoint).href
 }
 
