@@ -57,6 +57,8 @@ export default fp<JobsOptions>(
     // The runner's own connections, which give up on an unreachable database as the service's do.
     const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency + 2, connectionTimeoutMillis: connectTimeoutMs })
     pool.on('error', (error) => app.log.warn({ component: 'jobs', err: error }, 'job runner connection lost'))
+    // A connection in use whose server goes away errors on the client itself, not the pool.
+    pool.on('connect', (client) => client.on('error', (error) => app.log.warn({ component: 'jobs', err: error }, 'job runner connection lost')))
     let starting: Promise<void> | undefined
 
     /** Starts the runner; while the database cannot be reached, tries again with growing pauses (up to a minute). */
