@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { buildApp, type App } from '../src/app.js'
+import { buildApp, type App, type AppOptions } from '../src/app.js'
 import { ALL_PERMISSIONS, type Permission } from '../src/auth/permissions.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { shippedMigrations } from '../src/db/migrations.js'
@@ -28,10 +28,14 @@ export interface TestContext {
 
 /**
  * An app over a fresh database of its own (or `shared`'s, as a second instance), built exactly as the server builds it
- * (settings from `env`). Without a DATA_DIR in `env`, uploaded media goes to a temporary directory of its own,
- * removed by `close()`.
+ * (settings from `env`; `logger` to read its log). Without a DATA_DIR in `env`, uploaded media goes to a temporary
+ * directory of its own, removed by `close()`.
  */
-export async function createTestContext(env: Record<string, string> = {}, shared?: { databaseUrl: string }): Promise<TestContext> {
+export async function createTestContext(
+  env: Record<string, string> = {},
+  shared?: { databaseUrl: string },
+  { logger }: Pick<AppOptions, 'logger'> = {},
+): Promise<TestContext> {
   const databaseUrl = shared?.databaseUrl ?? (await createTestDatabase(inject('testDatabase')))
   const ownDataDir = env.DATA_DIR === undefined ? await mkdtemp(path.join(tmpdir(), 'recording-store-test-')) : undefined
   const config = loadConfig({
@@ -40,7 +44,7 @@ export async function createTestContext(env: Record<string, string> = {}, shared
     ...(ownDataDir ? { DATA_DIR: ownDataDir } : {}),
     ...env,
   })
-  const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations() })
+  const app = await buildApp({ config, databaseUrl, migrations: await shippedMigrations(), logger })
   await app.ready()
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 2 })
   const token = (permissions: readonly Permission[] = ALL_PERMISSIONS, organizationId = DEFAULT_ORGANIZATION_ID) =>
@@ -107,4 +111,13 @@ export function expectErrorBody(res: { statusCode: number; headers: Record<strin
 export async function createOrganization(ctx: TestContext, name: string): Promise<string> {
   const { rows } = await ctx.sql.query<{ id: string }>('INSERT INTO organizations (id, name) VALUES (gen_random_uuid(), $1) RETURNING id', [name])
   return rows[0]?.id as string
+}
+
+/** Waits until `check` holds, polling; fails naming `what` after `ms`. For outcomes of background work. */
+export async function eventually(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 }

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest'
 import { createTestDatabase } from './database.js'
 import { wav } from './media.js'
 import { BOOTSTRAP, killLeftovers, scratchDir, startService, tokenFrom, type Service } from './processes.js'
+import { eventually } from './helpers.js'
 
 afterAll(killLeftovers)
 
@@ -16,13 +17,6 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 describe('SIGKILL during a media upload', () => {
   it('leaves no visible half file and the recording UPLOADING; the upload can be made again, and the reconciliation removes the remains', async () => {

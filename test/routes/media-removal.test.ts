@@ -6,7 +6,7 @@ import path from 'node:path'
 import { STORED_MEDIA_CACHE_MS } from '../../src/services/media-service.js'
 import { DEFAULT_ORGANIZATION_ID } from '../../src/services/organizations.js'
 import { wav } from '../media.js'
-import { createTestContext, ingest, recordingsUrl, type TestContext } from '../helpers.js'
+import { createTestContext, ingest, recordingsUrl, type TestContext, eventually } from '../helpers.js'
 
 const conversationId = randomUUID()
 const bytes = wav(0.25)
@@ -20,13 +20,6 @@ async function mediaFiles(): Promise<string[]> {
   return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name))).sort()
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 /** A recording with uploaded media; answers its id and storage key. */
 async function uploaded(on: TestContext): Promise<{ id: string; storageKey: string }> {

@@ -6,7 +6,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { loadConfig } from '../../src/config.js'
 import type { Recording } from '../../src/schemas/recording.js'
 import { DEFAULT_ORGANIZATION_ID } from '../../src/services/organizations.js'
-import { createTestContext, expectErrorBody, ingest, recordingsUrl, type TestContext } from '../helpers.js'
+import { createTestContext, expectErrorBody, ingest, recordingsUrl, type TestContext, eventually } from '../helpers.js'
 import { wav } from '../media.js'
 import { startS3rver, type S3Server } from '../s3.js'
 
@@ -85,13 +85,6 @@ describe('PUT …/recordings/:recordingId/media with MEDIA_STORAGE=s3', () => {
   })
 })
 
-async function eventually(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 describe('stored media on S3, read and deleted', () => {
   it('mediaUris hold a presigned GET of the object that plays without a bearer token, seeks with Range and has the format as extension', async () => {
