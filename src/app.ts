@@ -31,6 +31,9 @@ import { recordingMetadataRoutes } from './routes/recording-metadata.js'
 import { recordingRoutes } from './routes/recordings.js'
 import { searchRoutes } from './routes/search.js'
 import { uploadRoutes } from './routes/uploads.js'
+import { settingsRoutes } from './routes/settings.js'
+import { deletionProtectionRoutes } from './routes/deletion-protection.js'
+import { retentionQueryRoutes } from './routes/retention-query.js'
 import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
 import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
@@ -219,6 +222,9 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     await api.register(recordingMetadataRoutes, { prefix: `${conversation}/recordingmetadata` })
     await api.register(searchRoutes)
     await api.register(uploadRoutes, { prefix: UPLOADS_PATH })
+    await api.register(settingsRoutes)
+    await api.register(deletionProtectionRoutes)
+    await api.register(retentionQueryRoutes)
   })
   return app
 }

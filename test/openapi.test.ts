@@ -55,6 +55,11 @@ describe('OpenAPI document', () => {
         'PATCH /api/v2/recordings/uploads/{uploadId}',
         'DELETE /api/v2/recordings/uploads/{uploadId}',
         'OPTIONS /api/v2/recordings/uploads/{uploadId}',
+        'GET /api/v2/recording/settings',
+        'PUT /api/v2/recording/settings',
+        'POST /api/v2/recordings/deletionprotection',
+        'PUT /api/v2/recordings/deletionprotection',
+        'GET /api/v2/recordings/retention/query',
       ].sort(),
     )
     for (const operation of operations) {

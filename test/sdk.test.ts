@@ -245,6 +245,82 @@ describe('RecordingApi against the service', () => {
   })
 })
 
+describe('settings, deletion protection and the retention query through the SDK', () => {
+  /** Runs `call` as a client of another organization holding every permission. */
+  async function asOutsider<T>(call: () => Promise<T>): Promise<T> {
+    const outsider = await ctx.app.services.clients.create({ organization: `outsider-${randomUUID()}`, name: 'outsider', permissions: [...ALL_PERMISSIONS] })
+    const { access_token: otherToken } = (await (await fetch(`${baseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: outsider.clientId, client_secret: outsider.clientSecret }),
+    })).json()) as { access_token: string }
+    client.setAccessToken(otherToken)
+    try {
+      return await call()
+    } finally {
+      client.setAccessToken(token)
+    }
+  }
+
+  it('getRecordingSettings and putRecordingSettings: 404 until created, createDefault, a write read back, 400 naming a field out of range', async () => {
+    expect(await rejection(api.getRecordingSettings())).toMatchObject({ status: 404, code: 'not.found' })
+    const defaults = await api.getRecordingSettings({ createDefault: true })
+    expect(defaults).toMatchObject({ recordingPlaybackUrlTtl: 60, recordingBatchDownloadUrlTtl: 60, maxSimultaneousStreams: 1, regionalRecordingStorageEnabled: false })
+    const written = await api.putRecordingSettings({ ...defaults, recordingPlaybackUrlTtl: 20, stopRecordingWhenOnlyExternalParticipants: true })
+    expect(written).toEqual({ ...defaults, recordingPlaybackUrlTtl: 20, stopRecordingWhenOnlyExternalParticipants: true })
+    expect(await api.getRecordingSettings()).toEqual(written)
+    expect(await rejection(api.putRecordingSettings({ recordingBatchDownloadUrlTtl: 90 }))).toMatchObject({
+      status: 400, code: 'bad.request', message: expect.stringContaining('recordingBatchDownloadUrlTtl'),
+    })
+    // Another organization has none of it.
+    expect(await asOutsider(() => rejection(api.getRecordingSettings()))).toMatchObject({ status: 404 })
+    expect(await asOutsider(() => api.getRecordingSettings({ createDefault: true }))).toMatchObject({ recordingPlaybackUrlTtl: 60 })
+    expect(await api.getRecordingSettings()).toEqual(written)
+  })
+
+  it('putRecordingsDeletionprotection and postRecordingsDeletionprotection: protect, list, refuse deletion, revoke; a body-less PUT is a 400', async () => {
+    const conversationId = randomUUID()
+    const stored = await ingest(conversationId, audioRecording)
+    expect(await api.putRecordingsDeletionprotection({ protect: true, body: { conversationIds: [conversationId] } })).toEqual({ failedUpdates: [] })
+    expect(await api.postRecordingsDeletionprotection({ conversationIds: [conversationId, randomUUID()] })).toEqual([
+      { id: conversationId, selfUri: `/api/v2/conversations/${conversationId}` },
+    ])
+    const earlier = await rejection(api.putConversationRecording(conversationId, stored.id as string, { ...stored, archiveDate: undefined, deleteDate: '2030-01-01T00:00:00.000Z' } as never))
+    expect(earlier).toMatchObject({ status: 409, code: 'recording.deletion.protected' })
+    expect(await rejection(api.putRecordingsDeletionprotection())).toMatchObject({ status: 400, message: expect.stringContaining('conversationIds required') })
+    // Another organization neither sees nor lifts it.
+    expect(await asOutsider(() => api.postRecordingsDeletionprotection({ conversationIds: [conversationId] }))).toEqual([])
+    await asOutsider(() => api.putRecordingsDeletionprotection({ protect: false, body: { conversationIds: [conversationId] } }))
+    expect(await api.postRecordingsDeletionprotection({ conversationIds: [conversationId] })).toHaveLength(1)
+
+    expect(await api.putRecordingsDeletionprotection({ protect: false, body: { conversationIds: [conversationId] } })).toEqual({ failedUpdates: [] })
+    expect(await api.postRecordingsDeletionprotection({ conversationIds: [conversationId] })).toEqual([])
+    const moved = await api.putConversationRecording(conversationId, stored.id as string, { ...stored, archiveDate: undefined, deleteDate: '2030-01-01T00:00:00.000Z' } as never)
+    expect(moved.deleteDate).toBe('2030-01-01T00:00:00.000Z')
+  })
+
+  it('getRecordingsRetentionQuery pages through the recordings kept longer than the threshold, by the cursor of nextUri', async () => {
+    const kept = [] as string[]
+    for (let i = 0; i < 3; i++) {
+      const recording = await ingest(randomUUID(), { ...chatRecording, deleteDate: new Date(Date.now() + (4000 + i) * 86_400_000).toISOString() })
+      kept.push(recording.id as string)
+    }
+    const seen: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await api.getRecordingsRetentionQuery(3999, { pageSize: 2, ...(cursor ? { cursor } : {}) })
+      expect(page.entities?.length).toBeLessThanOrEqual(2)
+      seen.push(...(page.entities ?? []).map((e) => e.recordingId as string))
+      cursor = page.nextUri ? new URL(page.nextUri, baseUrl).searchParams.get('cursor') ?? undefined : undefined
+    } while (cursor)
+    // Recordings without a deleteDate are kept indefinitely: they follow.
+    expect(seen.slice(0, 3)).toEqual(kept)
+    expect(await rejection(api.getRecordingsRetentionQuery(-1))).toMatchObject({ status: 400, code: 'bad.request' })
+    const outsiders = await asOutsider(() => api.getRecordingsRetentionQuery(0, { pageSize: 500 }))
+    expect(outsiders.entities).toEqual([])
+  })
+})
+
 describe('examples/genesys-sdk.mjs, run as a newcomer runs it', () => {
   const example = new URL('../examples/genesys-sdk.mjs', import.meta.url).pathname
 

@@ -16,6 +16,14 @@ export const PERMISSIONS = {
   'recording:annotation:add': 'Create annotations',
   'recording:annotation:edit': 'Change annotations',
   'recording:annotation:delete': 'Delete annotations',
+  'recording:deletionProtection:apply': 'Protect conversations from deletion of their recordings',
+  'recording:deletionProtection:revoke': 'Lift the deletion protection of conversations',
+  'recording:settings:view': 'Read the recording settings (this store)',
+  'recording:settings:editScreenRecordings': 'Change the screen recording settings',
+  'recording:settings:editRegionalStorage': 'Change the regional storage setting',
+  'recording:settings:editUrlExpiration': 'Change how long playback and batch download URLs stay valid',
+  'recording:settings:editConferenceRecording': 'Change the conference recording setting',
+  'recording:settings:editHierarchyAccessControl': 'Change the hierarchy access control setting',
 } as const
 export type Permission = keyof typeof PERMISSIONS
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
@@ -38,6 +46,13 @@ export const REQUIRES = {
   viewAnnotations: ['recording:annotation:view', ...VIEW_RECORDINGS],
   saveAnnotation: ['recording:annotation:add', 'recording:annotation:edit'],
   deleteAnnotation: ['recording:annotation:delete'],
+  queryRetention: ['recording:recording:view'],
+  manageDeletionProtection: ['recording:deletionProtection:apply', 'recording:deletionProtection:revoke'],
+  viewSettings: ['recording:settings:view'],
+  editSettings: [
+    'recording:settings:editScreenRecordings', 'recording:settings:editRegionalStorage', 'recording:settings:editUrlExpiration',
+    'recording:settings:editConferenceRecording', 'recording:settings:editHierarchyAccessControl',
+  ],
 } satisfies Record<string, Permission[]>
 
 /**

@@ -10,6 +10,9 @@ import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
 import { createSearchService, type SearchService } from '../services/search-service.js'
 import { createUploadService, type UploadService } from '../services/upload-service.js'
+import { createSettingsService, type SettingsService } from '../services/settings-service.js'
+import { createDeletionProtectionService, type DeletionProtectionService } from '../services/deletion-protection-service.js'
+import { createRetentionService, type RetentionService } from '../services/retention-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,6 +27,11 @@ declare module 'fastify' {
       mediaUrls: MediaUrlSigner
       /** Resumable (tus) uploads of media, kept under DATA_DIR/uploads until complete. */
       uploads: UploadService
+      /** Recording settings per organization; the playback URL lifetime is cached for SETTINGS_CACHE_MS. */
+      settings: SettingsService
+      /** Deletion protection (legal hold) of conversations. */
+      deletionProtection: DeletionProtectionService
+      retention: RetentionService
     }
   }
 }
@@ -32,12 +40,16 @@ declare module 'fastify' {
 export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string | (() => string); storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number }>(
   async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours }) => {
     const mediaUrls = createMediaUrlSigner({ key: mediaUrlKey, baseUrl: publicBaseUrl })
-    const playback = createPlaybackUrls({ signer: mediaUrls, storage })
+    const settings = createSettingsService({ prisma: app.prisma })
+    const playback = createPlaybackUrls({ signer: mediaUrls, storage, ttlMinutes: settings.playbackUrlTtlMinutes })
     const media = createMediaService({ prisma: app.prisma, storage, playback, maxBytes: mediaMaxBytes })
     app.decorate('services', {
       recordings: createRecordingService({ prisma: app.prisma, playback }),
       annotations: createAnnotationService({ prisma: app.prisma }),
       search: createSearchService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
+      settings,
+      deletionProtection: createDeletionProtectionService({ prisma: app.prisma }),
+      retention: createRetentionService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
       media,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
-import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent } from '../schemas/error-body.js'
+import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent, errorResponses } from '../schemas/error-body.js'
 import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, withETag } from '../schemas/conditional.js'
 import { parseIfMatch } from '../services/etag.js'
 import { heldClaim } from '../plugins/idempotency.js'
@@ -100,7 +100,8 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: UpdateRecordingQuery,
       headers: IfMatchHeaders,
       body: UpdateRecordingSchema,
-      response: { 200: withETag(RecordingSchema), ...WRITE_ERRORS, ...PRECONDITION_ERRORS },
+      // 409: the conversation is under deletion protection and the deleteDate would come earlier.
+      response: { 200: withETag(RecordingSchema), ...WRITE_ERRORS, ...PRECONDITION_ERRORS, ...errorResponses(409) },
     },
   }, async (request, reply) => {
     const { json, etag, archiveDate, deleteDate } = await recordings.updateRetention(
@@ -117,11 +118,12 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'deleteConversationRecording',
       ...requireAny(REQUIRES.deleteRecording),
       summary: 'Delete a recording (extension)',
-      description: 'Removes the recording with its annotations, transcript, media links and users.',
+      description: 'Removes the recording with its annotations, transcript, media links and users; 409 while its conversation is under deletion protection.',
       tags,
       params: RecordingParams,
       headers: IfMatchHeaders,
-      response: { 204: NoContent, ...READ_ERRORS, ...PRECONDITION_ERRORS },
+      // 409: the conversation is under deletion protection.
+      response: { 204: NoContent, ...READ_ERRORS, ...PRECONDITION_ERRORS, ...errorResponses(409) },
     },
   }, async (request, reply) => {
     await recordings.remove({ organizationId: request.organizationId, ...request.params }, parseIfMatch(request.headers['if-match']))

@@ -212,7 +212,7 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
         await storage.delete(storageKey)
         throw error
       }
-      const { json, expires } = await playback.resolve(stored.json)
+      const { json, expires } = await playback.resolve(stored.json, await playback.ttlMinutes(key.organizationId))
       return { json, etag: etagOf(stored.version, expires ? `e${expires}` : undefined), sizeInBytes: written.size, sha256: written.sha256, storageKey }
     },
   }

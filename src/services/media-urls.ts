@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { MediaStorage } from '../storage/media-storage.js'
 
-/** Lifetime of a signed playback URL. The organization's `recordingPlaybackUrlTtl` (2–60 minutes) replaces it later. */
+/** Lifetime of a signed playback URL for an organization without settings (its `recordingPlaybackUrlTtl` default). */
 export const PLAYBACK_URL_TTL_MINUTES = 60
 
 /** The rendition name of a recording's stored media (one file per recording), as in Genesys' audio `mediaUris`. */
@@ -88,8 +88,13 @@ const MARKED = new RegExp(`"${STORED_MEDIA_MARK}([A-Za-z0-9._/-]+) ([a-z0-9.+/-]
  * same URLs: the answers are the same bytes, and an ETag that names that minute stays strong. A URL so lives between
  * `ttlMinutes - 1` and `ttlMinutes` minutes.
  */
-export function createPlaybackUrls({ signer, storage, ttlMinutes = PLAYBACK_URL_TTL_MINUTES }: { signer: MediaUrlSigner; storage: MediaStorage; ttlMinutes?: number }) {
-  const expiryAt = (now: number) => new Date(Math.floor(now / 60_000) * 60_000 + ttlMinutes * 60_000)
+export function createPlaybackUrls({ signer, storage, ttlMinutes }: {
+  signer: MediaUrlSigner
+  storage: MediaStorage
+  /** An organization's URL lifetime (its `recordingPlaybackUrlTtl`), which callers pass to `resolve`. */
+  ttlMinutes: (organizationId: string) => Promise<number>
+}) {
+  const expiryAt = (now: number, minutes: number) => new Date(Math.floor(now / 60_000) * 60_000 + minutes * 60_000)
 
   async function urlOf(storageKey: string, contentType: string, expiresAt: Date): Promise<string> {
     if (storage.presign) return storage.presign(storageKey, { expiresAt, contentType })
@@ -98,13 +103,15 @@ export function createPlaybackUrls({ signer, storage, ttlMinutes = PLAYBACK_URL_
   }
 
   return {
+    ttlMinutes,
+
     /**
-     * The recording JSON with the marks of stored media replaced by playback URLs, and the expiry they share (unix
-     * seconds), which belongs in the ETag; none when the JSON names no stored media.
+     * The recording JSON with the marks of stored media replaced by playback URLs valid for `ttlMinutes`, and the expiry
+     * they share (unix seconds), which belongs in the ETag; none when the JSON names no stored media.
      */
-    async resolve(json: string, now = Date.now()): Promise<{ json: string; expires?: number }> {
+    async resolve(json: string, ttlMinutes: number, now = Date.now()): Promise<{ json: string; expires?: number }> {
       if (!json.includes(STORED_MEDIA_MARK)) return { json }
-      const expiresAt = expiryAt(now)
+      const expiresAt = expiryAt(now, ttlMinutes)
       const marks = [...json.matchAll(MARKED)]
       const urls = await Promise.all(marks.map(([, key = '', type = '']) => urlOf(key, type, expiresAt)))
       let index = 0

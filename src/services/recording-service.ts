@@ -14,6 +14,7 @@ import { uuid7 } from './uuid7.js'
 import { assertIfMatch, etagOf, type IfMatch } from './etag.js'
 import type { HeldClaim } from './idempotency-service.js'
 import type { PlaybackUrls } from './media-urls.js'
+import { assertDeleteDateKept, DeletionProtectedError, isDeletionProtected } from './deletion-protection-service.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
@@ -202,6 +203,11 @@ const variantOf = (o: GetRecordingQuery) =>
 
 const changed = (key: RecordingKey) => new PreconditionFailedError(`If-Match: recording ${key.recordingId} has changed`)
 
+/** The deletion protection trigger's refusal as a 409; any other error as it is. */
+const refuseProtected = (key: RecordingKey) => (error: unknown): never => {
+  throw isDeletionProtected(error) ? new DeletionProtectedError(key.conversationId, `recording ${key.recordingId} cannot be deleted`) : error
+}
+
 /** The ETag of an answer: its version, the options that narrowed it, and the expiry of the playback URLs in it. */
 const answerETag = (version: string, variant: string | undefined, expires: number | undefined) =>
   etagOf(version, [variant, expires && `e${expires}`].filter(Boolean).join('-') || undefined)
@@ -232,7 +238,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
     async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<Body<Recording[]>> {
       const selected = await selectRecordings(prisma, organizationId, conversationId)
       if (selected === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
-      const { json } = await playback.resolve(selected)
+      const { json } = await playback.resolve(selected, await playback.ttlMinutes(organizationId))
       if (!changesContent(options)) return { json }
       const recordings = (JSON.parse(json) as Recording[]).map((recording) => applyView(recording, options))
       return { value: options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(recordings) : recordings }
@@ -242,7 +248,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
     async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean; etag: string }> {
       const found = isUuid(key.recordingId) ? await selectRecording(prisma, key) : undefined
       if (!found) throw notFound(key)
-      const { json, expires } = await playback.resolve(found.json)
+      const { json, expires } = await playback.resolve(found.json, await playback.ttlMinutes(key.organizationId))
       const body = changesContent(options) ? { value: applyView(JSON.parse(json) as Recording, options) } : { json }
       return { body, ready: !found.uploading, etag: answerETag(found.version, variantOf(options), expires) }
     },
@@ -281,6 +287,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
         const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true, version: true } })
         if (!current) throw notFound(key)
         assertIfMatch(options.ifMatch, current.version.toString(), `recording ${key.recordingId}`)
+        await assertDeleteDateKept(tx, key, deleteDate, current.deleteDate)
         assertRetentionNotPast({ archiveDate, deleteDate }, current)
         // Moving the archive date of archived media restores it until that date.
         const restore = current.fileState === 'ARCHIVED' && archiveDate !== null && archiveDate.getTime() !== current.archiveDate?.getTime()
@@ -299,7 +306,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
         if (!written) throw new Error(`recording ${key.recordingId} not readable in the transaction that updated it`)
         return { written, archiveDate, deleteDate }
       }).then(async ({ written, archiveDate, deleteDate }) => {
-        const { json, expires } = await playback.resolve(written.json)
+        const { json, expires } = await playback.resolve(written.json, await playback.ttlMinutes(key.organizationId))
         return { json, etag: answerETag(written.version, undefined, expires), archiveDate, deleteDate }
       })
     },
@@ -309,14 +316,14 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
       const where = whereKey(key)
       if (!where) throw notFound(key)
       if (ifMatch === undefined) {
-        const { count } = await prisma.recording.deleteMany({ where })
+        const { count } = await prisma.recording.deleteMany({ where }).catch(refuseProtected(key))
         if (count === 0) throw notFound(key)
         return
       }
       const current = await prisma.recording.findFirst({ where, select: { version: true } })
       if (!current) throw notFound(key)
       assertIfMatch(ifMatch, current.version.toString(), `recording ${key.recordingId}`)
-      const { count } = await prisma.recording.deleteMany({ where: { ...where, version: current.version } })
+      const { count } = await prisma.recording.deleteMany({ where: { ...where, version: current.version } }).catch(refuseProtected(key))
       if (count === 0) throw changed(key)
     },
   }

@@ -61,6 +61,9 @@ const RETENTION = { archiveDate: '2035-01-01T00:00:00.000Z', deleteDate: '2036-0
 const recordingUrl = (t: Target) => `${recordingsUrl(t.conversationId)}/${t.recordingId}`
 const annotationsUrl = (t: Target) => `${recordingUrl(t)}/annotations`
 const metadataUrl = (t: Target) => `/api/v2/conversations/${t.conversationId}/recordingmetadata`
+const SETTINGS_URL = '/api/v2/recording/settings'
+const PROTECTION_URL = '/api/v2/recordings/deletionprotection'
+let playbackTtlCalls = 0
 
 const OPERATIONS: Operation[] = [
   {
@@ -136,6 +139,41 @@ const OPERATIONS: Operation[] = [
     name: 'delete an annotation', operationId: 'deleteConversationRecordingAnnotation', scope: 'annotation', ok: 204, mutates: true,
     call: (t) => ({ method: 'DELETE', url: `${annotationsUrl(t)}/${t.annotationId}` }),
   },
+  {
+    name: 'get the recording settings', operationId: 'getRecordingSettings', scope: 'organization', ok: 200, mutates: false,
+    call: () => ({ method: 'GET', url: `${SETTINGS_URL}?createDefault=true` }),
+    // createDefault stores the defaults on first use: stored beforehand, the read changes nothing.
+    prepare: async () => {
+      await ctx.sql.query('INSERT INTO recording_settings (organization_id) SELECT id FROM organizations ON CONFLICT DO NOTHING')
+    },
+  },
+  {
+    // Each call asks for another lifetime than the one before, so every success changes what is stored.
+    name: 'update the recording settings', operationId: 'putRecordingSettings', scope: 'organization', ok: 200, mutates: true,
+    onlyWith: 'recording:settings:editUrlExpiration',
+    call: () => ({ method: 'PUT', url: SETTINGS_URL, payload: { recordingPlaybackUrlTtl: 2 + (playbackTtlCalls++ % 59) } }),
+  },
+  {
+    name: 'list protected conversations', operationId: 'postRecordingsDeletionprotection', scope: 'organization', ok: 200, mutates: false,
+    call: (t) => ({ method: 'POST', url: PROTECTION_URL, payload: { conversationIds: [t.conversationId] } }),
+  },
+  {
+    name: 'protect a conversation', operationId: 'putRecordingsDeletionprotection', scope: 'organization', ok: 200, mutates: true,
+    onlyWith: 'recording:deletionProtection:apply',
+    call: (t) => ({ method: 'PUT', url: `${PROTECTION_URL}?protect=true`, payload: { conversationIds: [t.conversationId] } }),
+  },
+  {
+    name: 'lift the protection of a conversation', operationId: 'putRecordingsDeletionprotection', scope: 'organization', ok: 200, mutates: true,
+    onlyWith: 'recording:deletionProtection:revoke',
+    call: (t) => ({ method: 'PUT', url: `${PROTECTION_URL}?protect=false`, payload: { conversationIds: [t.conversationId] } }),
+    prepare: async (t) => {
+      await ctx.sql.query('INSERT INTO protected_conversations (organization_id, conversation_id) SELECT organization_id, conversation_id FROM recordings WHERE id = $1', [t.recordingId])
+    },
+  },
+  {
+    name: 'query retention', operationId: 'getRecordingsRetentionQuery', scope: 'organization', ok: 200, mutates: false,
+    call: () => ({ method: 'GET', url: '/api/v2/recordings/retention/query?retentionThresholdDays=1' }),
+  },
 ]
 
 const send = (token: string, { method, url, payload, contentType }: Call) =>
@@ -176,6 +214,8 @@ async function snapshot(token: string, target: Target) {
     counts: await rowCounts(ctx.sql),
     list: await read(token, { method: 'GET', url: recordingsUrl(target.conversationId) }),
     one: await read(token, { method: 'GET', url: recordingUrl(target) }),
+    settings: await read(token, { method: 'GET', url: SETTINGS_URL }),
+    protection: await read(token, { method: 'POST', url: PROTECTION_URL, payload: { conversationIds: [target.conversationId] } }),
   }
 }
 

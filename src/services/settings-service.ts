@@ -1,0 +1,100 @@
+import type { PrismaClient, RecordingSettings as SettingsRow } from '../generated/prisma/client.js'
+import type { Permission } from '../auth/permissions.js'
+import { ForbiddenError, InvalidRequestError, NotFoundError } from '../errors.js'
+import type { RecordingSettings } from '../schemas/settings.js'
+import { PLAYBACK_URL_TTL_MINUTES } from './media-urls.js'
+
+/**
+ * How long an instance reuses an organization's playback URL lifetime. A change made through another instance reaches
+ * this one within that time; the instance that made it uses it at once.
+ */
+export const SETTINGS_CACHE_MS = 10_000
+
+/** Which permission changes which member (Genesys). Members sent back unchanged need none: clients PUT what they read. */
+const EDITED_WITH = {
+  maxSimultaneousStreams: 'recording:settings:editScreenRecordings',
+  maxConfigurableScreenRecordingStreams: 'recording:settings:editScreenRecordings',
+  regionalRecordingStorageEnabled: 'recording:settings:editRegionalStorage',
+  recordingPlaybackUrlTtl: 'recording:settings:editUrlExpiration',
+  recordingBatchDownloadUrlTtl: 'recording:settings:editUrlExpiration',
+  stopRecordingWhenOnlyExternalParticipants: 'recording:settings:editConferenceRecording',
+} as const satisfies Partial<Record<keyof RecordingSettings, Permission>>
+type Editable = keyof typeof EDITED_WITH
+const EDITABLE = Object.keys(EDITED_WITH) as Editable[]
+
+const toSettings = (row: SettingsRow): Required<RecordingSettings> => ({
+  maxSimultaneousStreams: row.maxSimultaneousStreams,
+  maxConfigurableScreenRecordingStreams: row.maxConfigurableScreenRecordingStreams,
+  regionalRecordingStorageEnabled: row.regionalRecordingStorageEnabled,
+  recordingPlaybackUrlTtl: row.recordingPlaybackUrlTtl,
+  recordingBatchDownloadUrlTtl: row.recordingBatchDownloadUrlTtl,
+  stopRecordingWhenOnlyExternalParticipants: row.stopRecordingWhenOnlyExternalParticipants,
+  maxAllowedRestorationsForOrg: row.maxAllowedRestorationsForOrg,
+  remainingRestorationsAllowedForOrg: row.remainingRestorationsAllowedForOrg,
+})
+
+const notStored = (organizationId: string) =>
+  new NotFoundError('RecordingSettings', organizationId, ' (none are stored yet: PUT them, or GET with createDefault=true)')
+
+/** The recording settings of each organization (GET/PUT /api/v2/recording/settings). */
+export function createSettingsService({ prisma }: { prisma: PrismaClient }) {
+  const playbackTtls = new Map<string, { minutes: number; until: number }>()
+  const remember = (organizationId: string, minutes: number) => {
+    // Organizations are few; the bound only keeps a flood of distinct ids from growing the map without end.
+    if (playbackTtls.size >= 10_000) playbackTtls.clear()
+    playbackTtls.set(organizationId, { minutes, until: Date.now() + SETTINGS_CACHE_MS })
+  }
+
+  return {
+    /** The stored settings; with `createDefault`, the defaults are stored first when there are none. */
+    async get(organizationId: string, createDefault = false): Promise<RecordingSettings> {
+      const row = createDefault
+        ? await prisma.recordingSettings.upsert({ where: { organizationId }, create: { organizationId }, update: {} })
+        : await prisma.recordingSettings.findUnique({ where: { organizationId } })
+      if (!row) throw notStored(organizationId)
+      return toSettings(row)
+    },
+
+    /**
+     * Applies the members given (absent ones keep their value; the restoration limits are read-only). Each member that
+     * changes needs its Genesys permission among `granted`.
+     */
+    async update(organizationId: string, input: RecordingSettings, granted: ReadonlySet<string>): Promise<RecordingSettings> {
+      const saved = await prisma.$transaction(async (tx) => {
+        // Locks the row (made with the defaults if missing), so concurrent changes of different members both survive.
+        await tx.$executeRaw`INSERT INTO recording_settings (organization_id) VALUES (${organizationId}::uuid)
+          ON CONFLICT (organization_id) DO UPDATE SET organization_id = EXCLUDED.organization_id`
+        const current = toSettings(await tx.recordingSettings.findUniqueOrThrow({ where: { organizationId } }))
+        const changed = EDITABLE.filter((member) => input[member] !== undefined && input[member] !== current[member])
+        const missing = [...new Set(changed.map((member) => EDITED_WITH[member]))].filter((permission) => !granted.has(permission))
+        if (missing.length > 0) {
+          const members = changed.filter((member) => missing.includes(EDITED_WITH[member]))
+          throw new ForbiddenError(`Missing permission: changing ${members.join(', ')} needs ${missing.join(' and ')}`)
+        }
+        const next: Required<RecordingSettings> = { ...current, ...Object.fromEntries(changed.map((member) => [member, input[member]])) }
+        if (next.maxSimultaneousStreams > next.maxConfigurableScreenRecordingStreams) {
+          throw new InvalidRequestError(
+            `maxSimultaneousStreams (${next.maxSimultaneousStreams}) must not exceed maxConfigurableScreenRecordingStreams (${next.maxConfigurableScreenRecordingStreams})`,
+            'maxSimultaneousStreams',
+          )
+        }
+        const { maxAllowedRestorationsForOrg: _max, remainingRestorationsAllowedForOrg: _remaining, ...data } = next
+        return tx.recordingSettings.update({ where: { organizationId }, data })
+      })
+      remember(organizationId, saved.recordingPlaybackUrlTtl)
+      return toSettings(saved)
+    },
+
+    /** Minutes the organization's playback URLs stay valid; read at most every SETTINGS_CACHE_MS per instance. */
+    async playbackUrlTtlMinutes(organizationId: string): Promise<number> {
+      const cached = playbackTtls.get(organizationId)
+      if (cached && cached.until > Date.now()) return cached.minutes
+      const row = await prisma.recordingSettings.findUnique({ where: { organizationId }, select: { recordingPlaybackUrlTtl: true } })
+      const minutes = row?.recordingPlaybackUrlTtl ?? PLAYBACK_URL_TTL_MINUTES
+      remember(organizationId, minutes)
+      return minutes
+    },
+  }
+}
+
+export type SettingsService = ReturnType<typeof createSettingsService>
