@@ -117,8 +117,8 @@ export const ConfigSchema = Type.Object({
   HEAP_GROWING_PERCENT: Type.Integer({
     minimum: 0,
     maximum: 1000,
-    default: 50,
-    description: 'How far the JavaScript heap may grow past its live data before a full collection, in percent; 0 leaves it to V8 (faster by ~5%, ~90 MB more under load).',
+    default: 100,
+    description: 'How far the JavaScript heap may grow past its live data before a full collection, in percent; 0 leaves it to V8 (~80 MB more under load). Below 100, collections slow streamed uploads down (50: a third slower).',
   }),
   JOB_CONCURRENCY: Type.Integer({
     minimum: 0,
