@@ -264,6 +264,10 @@ describe('faults: the database stops, slows down, or the service is killed', () 
   }, 60_000)
 
   it('runs background jobs again once PostgreSQL is back: a recording deleted after an outage has its media removed', async () => {
+    // The suite's service runs jobs on this database too, over a DATA_DIR of its own: it would take the job and find
+    // nothing to remove (instances with local storage share one DATA_DIR). This instance is the only one left.
+    service.process.kill('SIGTERM')
+    await service.exited
     const instance = await createTestContext({ DATABASE_CONNECT_TIMEOUT_MS: '1000' }, { databaseUrl: database.url })
     try {
       const conversationId = randomUUID()
