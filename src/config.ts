@@ -41,6 +41,18 @@ export const ConfigSchema = Type.Object({
     default: false,
     description: 'With MEDIA_STORAGE=s3: address the bucket in the path (http://host/bucket/key) instead of the host name, as most S3-compatible servers want.',
   }),
+  S3_ARCHIVE_STORAGE_CLASS: Type.String({
+    pattern: '^[A-Z][A-Z_]*$',
+    default: 'GLACIER',
+    description: 'With MEDIA_STORAGE=s3: the storage class archived media is copied into (GLACIER, DEEP_ARCHIVE, GLACIER_IR, STANDARD_IA, ...).',
+  }),
+  S3_ARCHIVE_BUCKET: Type.Optional(
+    Type.String({
+      minLength: 3,
+      maxLength: 63,
+      description: 'With MEDIA_STORAGE=s3: a bucket of its own for archived media. Unset: archived media stays in S3_BUCKET, in S3_ARCHIVE_STORAGE_CLASS.',
+    }),
+  ),
   MEDIA_MAX_BYTES: Type.Integer({
     minimum: 1,
     default: 4 * 1024 ** 3,
@@ -130,6 +142,17 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     default: 60,
     description: 'Stored bytes that no recording names, and temporary files of interrupted writes, are removed by the hourly reconciliation once this old.',
+  }),
+  RETENTION_SWEEP_SECONDS: Type.Integer({
+    minimum: 1,
+    default: 60,
+    description: 'How often the retention sweep runs (one instance at a time): recordings past their deleteDate are deleted, media past its archiveDate moves to the archive tier.',
+  }),
+  RETENTION_BATCH_SIZE: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 500,
+    description: 'Recordings the retention sweep deletes or archives per transaction; it pauses between batches so the API keeps its latency.',
   }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     minimum: 100,

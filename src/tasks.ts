@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
+import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
 
 /** The text member `name` of a job payload (payloads are written by SQL and by this service only). */
 function text(payload: unknown, name: string): string {
@@ -9,7 +10,7 @@ function text(payload: unknown, name: string): string {
 }
 
 /** Every background task of the service, and when the periodic ones run. */
-export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RECONCILE_GRACE_MINUTES'>): void {
+export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RECONCILE_GRACE_MINUTES' | 'RETENTION_SWEEP_SECONDS' | 'RETENTION_BATCH_SIZE'>): void {
   const { media, uploads } = app.services
   const log = app.log.child({ component: 'jobs' })
 
@@ -39,4 +40,43 @@ export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RE
     if (removed > 0) log.info({ removed }, 'expired uploads removed')
   })
   app.jobs.schedule('uploads.expire', '*/15 * * * *')
+
+  // Queued by the marking of stored media as archived (see the archive_tier migration).
+  app.jobs.define('media.removeHot', async (payload) => {
+    const storageKey = text(payload, 'storageKey')
+    await media.removeHot(storageKey)
+    log.info({ storageKey }, 'hot copy of archived media removed')
+  })
+
+  // The retention sweep is one job under a job key, which each run queues again RETENTION_SWEEP_SECONDS after its
+  // start, before it works: cron cannot run more often than once a minute, and a chain of single jobs means one sweep
+  // at a time for all instances, however long a sweep takes (each works at most that long, the next carries on). The
+  // chain is started by every instance when it is ready and restored by cron each minute (keeping a queued sweep's
+  // time), should a crash break it; a sweep killed midway is harmless, since each of its batches commits whole.
+  const retention = createRetentionSweep({ prisma: app.prisma, media, batchSize: config.RETENTION_BATCH_SIZE })
+  const audit = (action: string) => (recordings: SweptRecording[]) => {
+    for (const { id, organizationId, conversationId } of recordings) {
+      log.info({ audit: { action, organizationId, conversationId, recordingId: id } }, 'audit')
+    }
+  }
+  app.jobs.define(SWEEP_TASK, async () => {
+    await retention.queue(config.RETENTION_SWEEP_SECONDS, 'replace')
+    // A failed sweep is not retried as a job: the next one is already queued and takes up what this one left.
+    try {
+      const report = await retention.sweep({
+        until: Date.now() + config.RETENTION_SWEEP_SECONDS * 1000,
+        onDeleted: audit('retention.delete'),
+        onArchived: audit('retention.archive'),
+        onArchiveFailed: ({ id, storageKey }, error) => log.error({ err: error, recordingId: id, storageKey }, 'media could not be archived; the recording stays as it is'),
+      })
+      if (report.deleted + report.archived + report.failed > 0) log.info(report, 'retention sweep done')
+    } catch (error) {
+      log.error({ err: error }, 'retention sweep failed; the next one carries on')
+    }
+  })
+  app.jobs.schedule(SWEEP_TASK, '* * * * *', { jobKey: SWEEP_TASK, jobKeyMode: 'preserve_run_at', priority: SWEEP_PRIORITY })
+  app.addHook('onReady', async () => {
+    // Not awaited: a database that is away must not hold up readiness (cron restores the chain once it is back).
+    retention.queue(0, 'preserve').catch((error: unknown) => log.warn({ err: error }, 'retention sweep not queued at start'))
+  })
 }

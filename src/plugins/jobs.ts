@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import pg from 'pg'
-import { parseCronItems, run, type CronItem, type Runner, type TaskList } from 'graphile-worker'
+import { parseCronItems, run, type CronItem, type CronItemOptions, type Runner, type TaskList } from 'graphile-worker'
 import { jobLogger } from '../db/job-queue.js'
 
 declare module 'fastify' {
@@ -13,8 +13,11 @@ declare module 'fastify' {
 export interface Jobs {
   /** The handler of the jobs named `task`; registered before the app is ready. A handler that throws is retried. */
   define(task: string, handler: (payload: unknown) => Promise<void>): void
-  /** Queues `task` on a cron schedule (UTC, five fields): once per due time, whichever instance takes it. */
-  schedule(task: string, match: string): void
+  /**
+   * Queues `task` on a cron schedule (UTC, five fields): once per due time, whichever instance takes it. With `jobKey`,
+   * under that key (graphile-worker job keys: one queued job per key); `priority`: lower runs first.
+   */
+  schedule(task: string, match: string, options?: Pick<CronItemOptions, 'jobKey' | 'jobKeyMode' | 'priority'>): void
 }
 
 export interface JobsOptions {
@@ -47,10 +50,10 @@ export default fp<JobsOptions>(
         if (started) throw new Error(`job task ${task} defined after the job runner started`)
         taskList[task] = (payload) => handler(payload)
       },
-      schedule(task, match) {
+      schedule(task, match, options) {
         if (started) throw new Error(`job schedule of ${task} set after the job runner started`)
         // No backfill: a missed reconciliation is simply the next one.
-        cron.push({ task, match, identifier: task, options: { backfillPeriod: 0 } })
+        cron.push({ task, match, identifier: task, options: { backfillPeriod: 0, ...options } })
       },
     } satisfies Jobs)
 

@@ -97,7 +97,8 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
       const cached = recentlyStored.get(cacheKey)
       if (cached && cached.until > Date.now()) return cached.info
       const found = await prisma.storedMedia.findFirst({
-        where: { recordingId, recording: { organizationId } },
+        // Archived media is kept, not played.
+        where: { recordingId, recording: { organizationId }, archivedAt: null },
         select: { storageKey: true, contentType: true, sizeInBytes: true, sha256: true },
       })
       if (!found) return undefined
@@ -112,6 +113,16 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
     /** Removes stored bytes whose row is gone (the job the row's delete queued); removing them again is harmless. */
     async remove(storageKey: string): Promise<void> {
       await storage.delete(storageKey)
+    },
+
+    /** Copies stored bytes to the archive tier, before their row is marked archived; copying them again is harmless. */
+    async archive(storageKey: string): Promise<void> {
+      await storage.archive(storageKey)
+    },
+
+    /** Removes the hot copy of archived bytes (the job their marking queued); removing it again is harmless. */
+    async removeHot(storageKey: string): Promise<void> {
+      await storage.removeHot(storageKey)
     },
 
     /**

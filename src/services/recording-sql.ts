@@ -50,9 +50,9 @@ const annotations = (filter: string, from = TABLES.annotations) => `(SELECT json
 /**
  * Every member of a Recording but `messagingTranscript`, in schema order. The jsonb members of chat and e-mail
  * messages are sent as stored: the ingest keeps only what the response schema shows of them (reshaping them here
- * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING, as
- * applyView does (nothing is playable yet), so the common read needs no view applied in Node; a new recording
- * without media has none anyway. Stored media appears as
+ * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING or
+ * ARCHIVED, as applyView does (nothing is playable), so the common read needs no view applied in Node; a new recording
+ * without media has none anyway. Stored media in the archive tier never appears. Stored media appears as
  * the rendition STORED_RENDITION with a marked mediaUri, which the service replaces with a playback URL.
  */
 const recordingMembers = (s: Sources) => `
@@ -71,12 +71,12 @@ const recordingMembers = (s: Sources) => `
       'attachments', e.attachments, 'time', ${iso('e.time')}) ORDER BY e.ordinal)
     FROM ${s.email_messages} e WHERE e.recording_id = r.id),
   'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
-  'mediaUris', CASE WHEN r.file_state <> 'UPLOADING' THEN (SELECT json_object_agg(m.key, json_build_object(
+  'mediaUris', CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED') THEN (SELECT json_object_agg(m.key, json_build_object(
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
     FROM (SELECT key, media_uri, waveform_data FROM ${s.media_results} WHERE recording_id = r.id
       UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}' || storage_key || ' ' || content_type, NULL
-      FROM stored_media WHERE recording_id = r.id) m) END,
+      FROM stored_media WHERE recording_id = r.id AND archived_at IS NULL) m) END,
   'estimatedTranscodeTimeMs', r.estimated_transcode_time_ms, 'actualTranscodeTimeMs', r.actual_transcode_time_ms,
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
   'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},

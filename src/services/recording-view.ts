@@ -12,7 +12,8 @@ export function renditionFormat(key: string, mediaUri: string | undefined): Medi
 
 /**
  * What the Genesys query options can mean for a store that keeps media as delivered: NONE formats leave the
- * matching content out, `mediaFormats` narrows the renditions, and nothing is playable while media is uploading.
+ * matching content out, `mediaFormats` narrows the renditions, and nothing is playable while media is uploading or
+ * archived.
  */
 export function applyView(recording: Recording, options: Partial<Pick<GetRecordingQuery, 'formatId' | 'mediaFormats' | 'emailFormatId' | 'chatFormatId' | 'messageFormatId'>>): Recording {
   const { mediaUris, transcript, emailTranscript, messagingTranscript, ...rest } = recording
@@ -24,7 +25,7 @@ export function applyView(recording: Recording, options: Partial<Pick<GetRecordi
   }
   // Genesys: mediaFormats, when given, takes precedence over formatId.
   const wantsMedia = options.mediaFormats?.length ? true : options.formatId !== 'NONE'
-  const playable = wantsMedia && recording.fileState !== 'UPLOADING'
+  const playable = wantsMedia && recording.fileState !== 'UPLOADING' && recording.fileState !== 'ARCHIVED'
   return {
     ...rest,
     ...(playable && renditions ? { mediaUris: renditions } : {}),

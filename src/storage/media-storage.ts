@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { Writable, type Readable } from 'node:stream'
-import { finished } from 'node:stream/promises'
+import { finished, pipeline } from 'node:stream/promises'
 import type { Config } from '../config.js'
 import { DomainError } from '../errors.js'
 
@@ -38,9 +38,20 @@ export interface MediaStorage {
   read(key: string, range?: { start: number; end?: number }): Promise<Readable>
   /** Size of the stored bytes, or undefined when nothing is stored under the key. */
   stat(key: string): Promise<{ size: number } | undefined>
-  /** Removes the bytes; nothing stored under the key is not an error. */
+  /** Removes the bytes from every tier; nothing stored under the key is not an error. */
   delete(key: string): Promise<void>
-  /** Every stored key with its last change, for the reconciliation that removes bytes no recording names. */
+  /**
+   * Makes the bytes complete in the archive tier, where they are kept but not played (idempotent: bytes already there
+   * stay). The hot copy stays until removeHot. MediaMissingError when neither tier holds them.
+   */
+  archive(key: string): Promise<void>
+  /** Size of the bytes in the archive tier, or undefined when they are not there. */
+  statArchived(key: string): Promise<{ size: number } | undefined>
+  /** Removes the hot copy of archived bytes; nothing to do where the archive is the same copy (S3 storage class). */
+  removeHot(key: string): Promise<void>
+  /**
+   * Every stored key (either tier) with its last change, for the reconciliation that removes bytes no recording names.
+   */
   list(): AsyncIterable<{ key: string; modifiedAt: Date }>
   /**
    * Removes what interrupted writes left (temporary files, unfinished multipart uploads) untouched since `before`;
@@ -176,16 +187,49 @@ async function syncDirectory(dir: string) {
   }
 }
 
+/** `.<name>.<uuid>.part` beside `file`: the same directory, so the rename to `file` is atomic. */
+const temporaryFor = (file: string) => path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.part`)
+
+/** Copies `source` to `target` through a temporary file that is fsync'd and renamed only when complete. */
+async function copyWhole(source: string, target: string): Promise<void> {
+  await mkdir(path.dirname(target), { recursive: true })
+  const temporary = temporaryFor(target)
+  try {
+    await pipeline(createReadStream(source), createWriteStream(temporary, { flags: 'wx', flush: true }))
+    await rename(temporary, target)
+    await syncDirectory(path.dirname(target))
+  } catch (error) {
+    await rm(temporary, { force: true })
+    await rmdir(path.dirname(target)).catch(() => undefined)
+    throw error
+  }
+}
+
 /**
  * Files under `root` (DATA_DIR/media): `<root>/<organization>/<recording>/<name>`. A write goes to a temporary name
  * in the same directory (`.<name>.<uuid>.part`, so the rename is atomic), is fsync'd and verified, and only then
  * renamed to its key; on any failure the temporary file is removed. A crash mid-write leaves only a `.part` file,
- * which no key ever names.
+ * which no key ever names. The archive tier is a directory apart (DATA_DIR/archive) with the same layout, written the
+ * same way.
  */
-export function createLocalStorage(root: string): MediaStorage {
-  const fileOf = (key: string) => {
+export function createLocalStorage(root: string, archiveRoot = path.join(path.dirname(root), 'archive')): MediaStorage {
+  const under = (dir: string) => (key: string) => {
     assertKey(key)
-    return path.join(root, ...key.split('/'))
+    return path.join(dir, ...key.split('/'))
+  }
+  const fileOf = under(root)
+  const archivedFileOf = under(archiveRoot)
+  const sizeOf = async (file: string) => {
+    const found = await stat(file).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw error
+    })
+    return found && { size: found.size }
+  }
+  /** Removes a file and, with its last file, its recording's directory. */
+  const removeFile = async (file: string) => {
+    await rm(file, { force: true })
+    await rmdir(path.dirname(file)).catch(() => undefined)
   }
   return {
     kind: 'local',
@@ -193,7 +237,7 @@ export function createLocalStorage(root: string): MediaStorage {
     async write(key, source, options) {
       const file = fileOf(key)
       await mkdir(path.dirname(file), { recursive: true })
-      const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.part`)
+      const temporary = temporaryFor(file)
       try {
         const written = await receive(source, temporary, options)
         await rename(temporary, file)
@@ -219,33 +263,46 @@ export function createLocalStorage(root: string): MediaStorage {
       return stream
     },
 
-    async stat(key) {
-      const found = await stat(fileOf(key)).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined
-        throw error
-      })
-      return found && { size: found.size }
-    },
+    stat: (key) => sizeOf(fileOf(key)),
 
     async delete(key) {
-      const file = fileOf(key)
-      await rm(file, { force: true })
-      // The recording's directory goes with its last file.
-      await rmdir(path.dirname(file)).catch(() => undefined)
+      await removeFile(fileOf(key))
+      await removeFile(archivedFileOf(key))
+    },
+
+    async archive(key) {
+      const target = archivedFileOf(key)
+      // Stored media never changes: bytes complete under the key in the archive are these bytes.
+      if (await sizeOf(target)) return
+      await copyWhole(fileOf(key), target).catch((error: unknown) => {
+        throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new MediaMissingError() : error
+      })
+    },
+
+    statArchived: (key) => sizeOf(archivedFileOf(key)),
+
+    async removeHot(key) {
+      // Never the last copy: only a bug could ask for that, and the bytes are worth the job failing.
+      if (!(await sizeOf(archivedFileOf(key))) && (await sizeOf(fileOf(key)))) throw new Error(`${key} is not in the archive: its hot copy stays`)
+      await removeFile(fileOf(key))
     },
 
     async *list() {
-      for (const file of await filesUnder(root)) {
-        const key = path.relative(root, file).split(path.sep).join('/')
-        if (!isKey(key)) continue
-        const found = await stat(file).catch(() => undefined)
-        if (found) yield { key, modifiedAt: found.mtime }
+      for (const [dir, other] of [[root, undefined], [archiveRoot, root]] as const) {
+        for (const file of await filesUnder(dir)) {
+          const key = path.relative(dir, file).split(path.sep).join('/')
+          if (!isKey(key)) continue
+          // A key in both tiers (archived, its hot copy not yet removed) is listed once.
+          if (other && (await sizeOf(fileOf(key)))) continue
+          const found = await stat(file).catch(() => undefined)
+          if (found) yield { key, modifiedAt: found.mtime }
+        }
       }
     },
 
     async removeAbandoned(before) {
       let removed = 0
-      for (const file of await filesUnder(root)) {
+      for (const file of [...(await filesUnder(root)), ...(await filesUnder(archiveRoot))]) {
         if (!file.endsWith('.part')) continue
         const found = await stat(file).catch(() => undefined)
         if (!found || found.mtime >= before) continue
@@ -281,11 +338,14 @@ async function filesUnder(dir: string): Promise<string[]> {
  * chosen: the AWS SDK costs ~25 MB of memory that local storage has no use for.
  */
 export async function createMediaStorage(
-  config: Pick<Config, 'MEDIA_STORAGE' | 'DATA_DIR' | 'S3_ENDPOINT' | 'S3_BUCKET' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE'>,
+  config: Pick<
+    Config,
+    'MEDIA_STORAGE' | 'DATA_DIR' | 'S3_ENDPOINT' | 'S3_BUCKET' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE' | 'S3_ARCHIVE_STORAGE_CLASS' | 'S3_ARCHIVE_BUCKET'
+  >,
 ): Promise<MediaStorage> {
   switch (config.MEDIA_STORAGE) {
     case 'local':
-      return createLocalStorage(path.join(config.DATA_DIR, 'media'))
+      return createLocalStorage(path.join(config.DATA_DIR, 'media'), path.join(config.DATA_DIR, 'archive'))
     case 's3': {
       if (!config.S3_BUCKET) throw new Error('MEDIA_STORAGE=s3 needs S3_BUCKET')
       const { createS3Storage } = await import('./s3-storage.js')
@@ -294,6 +354,8 @@ export async function createMediaStorage(
         bucket: config.S3_BUCKET,
         region: config.S3_REGION,
         forcePathStyle: config.S3_FORCE_PATH_STYLE,
+        archiveStorageClass: config.S3_ARCHIVE_STORAGE_CLASS,
+        archiveBucket: config.S3_ARCHIVE_BUCKET,
         temporaryDir: path.join(config.DATA_DIR, 'tmp'),
       })
     }

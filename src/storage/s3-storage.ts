@@ -5,6 +5,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import {
   AbortMultipartUploadCommand,
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -12,6 +13,8 @@ import {
   paginateListObjectsV2,
   S3Client,
   S3ServiceException,
+  type HeadObjectCommandOutput,
+  type StorageClass,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
@@ -26,6 +29,10 @@ export interface S3StorageOptions {
   forcePathStyle: boolean
   /** Where uploads are received and verified before they go to the bucket. */
   temporaryDir: string
+  /** The storage class of archived objects (GLACIER, DEEP_ARCHIVE, ...); default GLACIER. */
+  archiveStorageClass?: string
+  /** A bucket of its own for archived objects; undefined: they stay in `bucket`, in `archiveStorageClass`. */
+  archiveBucket?: string | undefined
 }
 
 /** S3's smallest part but the last, and most parts of one upload. */
@@ -47,7 +54,7 @@ const statusOf = (error: unknown) => (error instanceof S3ServiceException ? erro
  * only then: a single PUT, or a multipart upload that S3 makes visible only on completion and that lib-storage aborts
  * on failure. So nothing is ever visible under a key before it is complete and verified.
  */
-export function createS3Storage({ endpoint, bucket, region, forcePathStyle, temporaryDir }: S3StorageOptions): MediaStorage {
+export function createS3Storage({ endpoint, bucket, region, forcePathStyle, temporaryDir, archiveStorageClass = 'GLACIER', archiveBucket }: S3StorageOptions): MediaStorage {
   // Credentials: the SDK's default chain (AWS_* variables, profiles, instance or task role). Checksums only where S3
   // requires them: S3-compatible servers do not all know the newer checksum headers the SDK sends by default.
   const client = new S3Client({
@@ -61,6 +68,26 @@ export function createS3Storage({ endpoint, bucket, region, forcePathStyle, temp
     assertKey(key)
     return { Bucket: bucket, Key: key }
   }
+  const archived = (key: string) => ({ ...object(key), Bucket: archiveBucket ?? bucket })
+  const head = async (target: { Bucket: string; Key: string }): Promise<HeadObjectCommandOutput | undefined> => {
+    try {
+      return await client.send(new HeadObjectCommand(target))
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined
+      throw error
+    }
+  }
+  async function* listBucket(listed: string): AsyncGenerator<{ key: string; modifiedAt: Date }> {
+    for await (const page of paginateListObjectsV2({ client }, { Bucket: listed })) {
+      for (const { Key, LastModified } of page.Contents ?? []) {
+        // Objects that are not media keys are not ours to reconcile.
+        if (Key !== undefined && LastModified && isKey(Key)) yield { key: Key, modifiedAt: LastModified }
+      }
+    }
+  }
+  /** Whether an object found where archived objects go is archived (S3 answers no class for STANDARD). */
+  const isArchived = (found: HeadObjectCommandOutput | undefined) =>
+    found !== undefined && (archiveBucket !== undefined || (found.StorageClass ?? 'STANDARD') === archiveStorageClass)
 
   return {
     kind: 's3',
@@ -109,13 +136,65 @@ export function createS3Storage({ endpoint, bucket, region, forcePathStyle, temp
     async delete(key) {
       // S3 answers 204 for a key that holds nothing.
       await client.send(new DeleteObjectCommand(object(key)))
+      if (archiveBucket !== undefined) await client.send(new DeleteObjectCommand(archived(key)))
+    },
+
+    // A server-side copy, into the archive bucket or onto the object itself with the archive storage class. A copy is
+    // atomic: the target holds the old object or the whole new one. CopyObject takes objects up to 5 GB; larger ones
+    // would need a multipart copy, so MEDIA_MAX_BYTES above 5 GB cannot be archived on S3.
+    async archive(key) {
+      const there = await head(archived(key))
+      if (isArchived(there)) return
+      const source = archiveBucket === undefined ? there : await head(object(key))
+      if (!source) throw new MediaMissingError()
+      // REPLACE, carrying the type and metadata over: S3 allows an object to be copied onto itself when its storage
+      // class changes, s3rver only when its metadata is replaced.
+      await client
+        .send(
+          new CopyObjectCommand({
+            ...archived(key),
+            CopySource: `${bucket}/${key}`,
+            StorageClass: archiveStorageClass as StorageClass,
+            MetadataDirective: 'REPLACE',
+            ContentType: source.ContentType,
+            Metadata: source.Metadata,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw statusOf(error) === 404 ? new MediaMissingError() : error
+        })
+    },
+
+    async statArchived(key) {
+      const found = await head(archived(key))
+      return isArchived(found) ? { size: found?.ContentLength ?? 0 } : undefined
+    },
+
+    async removeHot(key) {
+      if (archiveBucket === undefined) return
+      // Never the last copy: only a bug could ask for that, and the bytes are worth the job failing.
+      if (!(await head(archived(key))) && (await head(object(key)))) throw new Error(`${key} is not in the archive: its hot copy stays`)
+      await client.send(new DeleteObjectCommand(object(key)))
     },
 
     async *list() {
-      for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket })) {
-        for (const { Key, LastModified } of page.Contents ?? []) {
-          // Objects that are not media keys are not ours to reconcile.
-          if (Key !== undefined && LastModified && isKey(Key)) yield { key: Key, modifiedAt: LastModified }
+      if (archiveBucket === undefined) {
+        yield* listBucket(bucket)
+        return
+      }
+      // Both buckets list in key order: merged, a key in both (archived, its hot copy not yet removed) comes once.
+      const [hot, cold] = [listBucket(bucket), listBucket(archiveBucket)]
+      let [a, b] = await Promise.all([hot.next(), cold.next()])
+      while (!a.done || !b.done) {
+        if (b.done || (!a.done && a.value.key < b.value.key)) {
+          yield a.value
+          a = await hot.next()
+        } else if (a.done || b.value.key < a.value.key) {
+          yield b.value
+          b = await cold.next()
+        } else {
+          yield a.value
+          ;[a, b] = await Promise.all([hot.next(), cold.next()])
         }
       }
     },
