@@ -17,7 +17,8 @@ let small: string
 let seedMs = 0
 
 beforeAll(async () => {
-  ctx = await createTestContext()
+  // No background jobs: the seeded retention dates lie in the past, and the retention sweep would act on them.
+  ctx = await createTestContext({ JOB_CONCURRENCY: '0' })
   const started = performance.now()
   big = await createOrganization(ctx, 'plans-big')
   small = await createOrganization(ctx, 'plans-small')
