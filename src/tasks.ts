@@ -41,11 +41,41 @@ export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RE
   })
   app.jobs.schedule('uploads.expire', '*/15 * * * *')
 
-  // Queued by the marking of stored media as archived (see the archive_tier migration).
+  // Queued by the marking of stored media as archived (see the archive_tier migration). Under a lock on the row, and
+  // only while it is still marked archived: media restored since (this job may run late) keeps its hot copy, and a
+  // restore waits for this removal and then copies the bytes back.
   app.jobs.define('media.removeHot', async (payload) => {
     const storageKey = text(payload, 'storageKey')
-    await media.removeHot(storageKey)
-    log.info({ storageKey }, 'hot copy of archived media removed')
+    const removed = await app.prisma.$transaction(async (tx) => {
+      const archived = await tx.$queryRaw<unknown[]>`SELECT FROM stored_media WHERE storage_key = ${storageKey} AND archived_at IS NOT NULL FOR SHARE`
+      if (archived.length === 0) return false
+      await media.removeHot(storageKey)
+      return true
+    }, { timeout: 60_000 })
+    log.info({ storageKey }, removed ? 'hot copy of archived media removed' : 'media no longer archived: its hot copy stays')
+  })
+
+  // Queued with the restore of an archived recording (RESTORING). The bytes are copied back first, then the recording
+  // is marked RESTORED and its media playable, in one transaction: a crash in between leaves it RESTORING with a hot
+  // copy, and the retried job finds the copy there and marks it.
+  app.jobs.define('media.restore', async (payload) => {
+    const storageKey = text(payload, 'storageKey')
+    const restoring = await app.prisma.$queryRaw<unknown[]>`SELECT FROM stored_media m JOIN recordings r ON r.id = m.recording_id
+      WHERE m.storage_key = ${storageKey} AND r.file_state = 'RESTORING'`
+    // Deleted, or restored by an earlier run of this job.
+    if (restoring.length === 0) return
+    await media.restore(storageKey)
+    await app.prisma.$transaction(async (tx) => {
+      // The lock orders this with a removal of the hot copy queued by the archiving: one that ran after the copy above
+      // has removed it, so it is copied again (a no-op when it is there).
+      await tx.$queryRaw`SELECT FROM stored_media WHERE storage_key = ${storageKey} FOR UPDATE`
+      await media.restore(storageKey)
+      await tx.$executeRaw`WITH restored AS (
+          UPDATE recordings r SET file_state = 'RESTORED' FROM stored_media m
+          WHERE m.storage_key = ${storageKey} AND r.id = m.recording_id AND r.file_state = 'RESTORING' RETURNING r.id)
+        UPDATE stored_media m SET archived_at = NULL FROM restored WHERE m.recording_id = restored.id`
+    }, { timeout: 60_000 })
+    log.info({ storageKey }, 'archived media restored')
   })
 
   // The retention sweep is one job under a job key, which each run queues again RETENTION_SWEEP_SECONDS after its

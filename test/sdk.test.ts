@@ -8,7 +8,8 @@ import type { Recording } from '../src/schemas/recording.js'
 import { audioRecording, chatRecording, emailRecording, messagingRecording } from './fixtures.js'
 import { wav } from './media.js'
 import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
-import { createTestContext, type TestContext } from './helpers.js'
+import { createTestContext, eventually, type TestContext } from './helpers.js'
+import { createRetentionSweep } from '../src/services/retention-sweep.js'
 
 /**
  * The official Genesys JavaScript SDK, pointed at the listening service with setGateway, is the client here: every
@@ -189,6 +190,47 @@ describe('RecordingApi against the service', () => {
     const { archiveDate: _cleared, ...rest } = stored
     expect(updated).toEqual({ ...rest, deleteDate: '2035-01-01T00:00:00.000Z' })
     expect(await api.getConversationRecording(conversationId, stored.id as string)).toEqual(updated)
+  })
+
+  it('putConversationRecording with a later archiveDate restores an archived recording, which then plays again', async () => {
+    // An organization of its own: a restore stores the organization's settings (its restoration counter), and the
+    // settings test below needs this suite's organization without them.
+    const restorer = await ctx.app.services.clients.create({ organization: `restorer-${randomUUID()}`, name: 'restorer', permissions: [...ALL_PERMISSIONS] })
+    const ownToken = (await client.loginClientCredentialsGrant(restorer.clientId, restorer.clientSecret)).accessToken
+    // The login made the restorer the SDK's caller, until the end of this test.
+    try {
+      const conversationId = randomUUID()
+      const bytes = wav(0.5)
+      const recordingUrl = (id = '') => `${baseUrl}/api/v2/conversations/${conversationId}/recordings${id && `/${id}`}`
+      const headers = (type: string) => ({ 'content-type': type, authorization: `Bearer ${ownToken}` })
+      const created = await fetch(recordingUrl(), {
+        method: 'POST',
+        headers: headers('application/json'),
+        body: JSON.stringify({ media: 'audio', name: 'archived call', archiveDate: new Date(Date.now() + 500).toISOString() }),
+      })
+      expect(created.status).toBe(201)
+      const stored = (await created.json()) as Recording
+      const put = await fetch(`${recordingUrl(stored.id)}/media`, { method: 'PUT', headers: headers('audio/wav'), body: bytes })
+      expect(put.status).toBe(200)
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      // This suite's sweep runs once a minute: one sweep now archives the recording.
+      await createRetentionSweep({ prisma: ctx.app.prisma, media: ctx.app.services.media, batchSize: 100 }).sweep({ until: Date.now() + 10_000 })
+      const archived = await api.getConversationRecording(conversationId, stored.id as string)
+      expect(archived).toMatchObject({ fileState: 'ARCHIVED' })
+      expect(archived).not.toHaveProperty('mediaUris')
+
+      const until = new Date(Date.now() + 3_600_000).toISOString()
+      const restoring = await api.putConversationRecording(conversationId, stored.id as string, { ...archived, archiveDate: until })
+      expect(restoring).toMatchObject({ fileState: 'RESTORING', restoreExpirationTime: until, archiveDate: until })
+      await eventually(async () => (await api.getConversationRecording(conversationId, stored.id as string)).fileState === 'RESTORED', 'the recording is restored')
+      const restored = await api.getConversationRecording(conversationId, stored.id as string)
+      expect(restored).toMatchObject({ fileState: 'RESTORED', restoreExpirationTime: until })
+      const played = await fetch(restored.mediaUris?.S?.mediaUri ?? '')
+      expect(played.status).toBe(200)
+      expect(Buffer.from(await played.arrayBuffer()).equals(bytes)).toBe(true)
+    } finally {
+      client.setAccessToken(token)
+    }
   })
 
   it('getConversationRecordingmetadata and getConversationRecordingmetadataRecordingId leave media and transcripts out', async () => {

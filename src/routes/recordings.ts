@@ -94,13 +94,16 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Update the retention of a recording',
       description:
         'Accepts a whole Recording, as read from GET. Only archiveDate and deleteDate are applied (absent or null ' +
-        'clears one); every other property is ignored. clearExport=true cancels a pending export.',
+        'clears one); every other property is ignored. A later archiveDate on an ARCHIVED recording restores it until ' +
+        'then (RESTORING, then RESTORED), taking one of the organization\'s restorations. clearExport=true cancels a ' +
+        'pending export.',
       tags,
       params: RecordingParams,
       querystring: UpdateRecordingQuery,
       headers: IfMatchHeaders,
       body: UpdateRecordingSchema,
-      // 409: the conversation is under deletion protection and the deleteDate would come earlier.
+      // 409: the conversation is under deletion protection and the deleteDate would come earlier, or a restore when the
+      // organization has no restorations left.
       response: { 200: withETag(RecordingSchema), ...WRITE_ERRORS, ...PRECONDITION_ERRORS, ...errorResponses(409) },
     },
   }, async (request, reply) => {

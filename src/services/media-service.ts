@@ -125,6 +125,11 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
       await storage.removeHot(storageKey)
     },
 
+    /** Copies archived bytes back to the hot tier, before their row is marked restored; copying them again is harmless. */
+    async restore(storageKey: string): Promise<void> {
+      await storage.restore(storageKey)
+    },
+
     /**
      * Removes stored bytes that no recording names and temporary files of interrupted writes, when untouched since
      * `before`: what a crash between writing bytes and committing their row, or mid-write, left behind. Younger ones

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { FileState, PrismaClient } from '../generated/prisma/client.js'
-import { InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
+import type { FileState, Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { DomainError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
 import type {
   ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, Recording, UpdateRecording,
 } from '../schemas/recording.js'
@@ -37,6 +37,28 @@ function assertRetentionNotPast(next: Retention, stored: Retention = { archiveDa
     if (date && date.getTime() < now && date.getTime() !== stored[field]?.getTime()) {
       throw new InvalidRequestError(`${field} must not be in the past`, field)
     }
+  }
+}
+
+/** 409: the organization has no restorations left (recording settings, maxAllowedRestorationsForOrg). */
+export class RestorationsExhaustedError extends DomainError {
+  constructor(maxAllowed: number) {
+    super(409, 'recording.restorations.exhausted',
+      `The organization has used all of its restorations of archived recordings (maxAllowedRestorationsForOrg ${maxAllowed}, remainingRestorationsAllowedForOrg 0)`)
+  }
+}
+
+/**
+ * Takes one of the organization's restorations, or throws RestorationsExhaustedError. One conditional UPDATE: the
+ * row lock orders concurrent restores, each re-checking what is left, so the count never goes below zero.
+ */
+async function takeRestoration(tx: Prisma.TransactionClient, organizationId: string): Promise<void> {
+  await tx.$executeRaw`INSERT INTO recording_settings (organization_id) VALUES (${organizationId}::uuid) ON CONFLICT (organization_id) DO NOTHING`
+  const taken = await tx.$executeRaw`UPDATE recording_settings SET remaining_restorations_allowed_for_org = remaining_restorations_allowed_for_org - 1
+    WHERE organization_id = ${organizationId}::uuid AND remaining_restorations_allowed_for_org > 0`
+  if (taken === 0) {
+    const { maxAllowedRestorationsForOrg } = await tx.recordingSettings.findUniqueOrThrow({ where: { organizationId }, select: { maxAllowedRestorationsForOrg: true } })
+    throw new RestorationsExhaustedError(maxAllowedRestorationsForOrg)
   }
 }
 
@@ -289,16 +311,24 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
         assertIfMatch(options.ifMatch, current.version.toString(), `recording ${key.recordingId}`)
         await assertDeleteDateKept(tx, key, deleteDate, current.deleteDate)
         assertRetentionNotPast({ archiveDate, deleteDate }, current)
-        // Moving the archive date of archived media restores it until that date.
-        const restore = current.fileState === 'ARCHIVED' && archiveDate !== null && archiveDate.getTime() !== current.archiveDate?.getTime()
+        const data: Prisma.RecordingUpdateManyMutationInput = { archiveDate, deleteDate, ...(options.clearExport ? { exportDate: null } : {}) }
+        if (current.fileState === 'ARCHIVED' && archiveDate !== null && archiveDate.getTime() > Date.now()) {
+          // A later archive date restores archived media until then: RESTORING while the media.restore job copies the
+          // bytes back (queued in this transaction, so a restore is never counted without its copy, nor the reverse),
+          // RESTORED at once when there are no stored bytes.
+          await takeRestoration(tx, key.organizationId)
+          const stored = await tx.storedMedia.findUnique({ where: { recordingId: current.id }, select: { storageKey: true } })
+          if (stored) {
+            await tx.$executeRaw`SELECT graphile_worker.add_job('media.restore', json_build_object('storageKey', ${stored.storageKey}::text), max_attempts => 25)`
+          }
+          Object.assign(data, { fileState: stored ? 'RESTORING' : 'RESTORED', restoreExpirationTime: archiveDate })
+        } else if ((current.fileState === 'RESTORING' || current.fileState === 'RESTORED') && archiveDate !== null) {
+          // Restored media stays until its archive date, moved or not; no other restoration is counted.
+          data.restoreExpirationTime = archiveDate
+        }
         const { count } = await tx.recording.updateMany({
           where: { id: current.id, ...(Array.isArray(options.ifMatch) ? { version: current.version } : {}) },
-          data: {
-            archiveDate,
-            deleteDate,
-            ...(options.clearExport ? { exportDate: null } : {}),
-            ...(restore ? { fileState: 'RESTORED', restoreExpirationTime: archiveDate } : {}),
-          },
+          data,
         })
         if (count === 0) throw Array.isArray(options.ifMatch) ? changed(key) : notFound(key)
         // The answer is what GET answers (no mediaUris while the media is uploading), read in the same transaction.

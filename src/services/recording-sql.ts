@@ -48,10 +48,19 @@ const annotations = (filter: string, from = TABLES.annotations) => `(SELECT json
   FROM ${from} a WHERE a.recording_id = r.id${filter})`
 
 /**
+ * The organization's restoration counters, which each restore counts down (recording settings); the recording's own
+ * columns (the defaults) for an organization without settings.
+ */
+const RESTORATIONS = `'maxAllowedRestorationsForOrg', coalesce((SELECT o.max_allowed_restorations_for_org FROM recording_settings o
+    WHERE o.organization_id = r.organization_id), r.max_allowed_restorations_for_org),
+  'remainingRestorationsAllowedForOrg', coalesce((SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o
+    WHERE o.organization_id = r.organization_id), r.remaining_restorations_allowed_for_org)`
+
+/**
  * Every member of a Recording but `messagingTranscript`, in schema order. The jsonb members of chat and e-mail
  * messages are sent as stored: the ingest keeps only what the response schema shows of them (reshaping them here
- * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING or
- * ARCHIVED, as applyView does (nothing is playable), so the common read needs no view applied in Node; a new recording
+ * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING,
+ * ARCHIVED or RESTORING, as applyView does (nothing is playable), so the common read needs no view applied in Node; a new recording
  * without media has none anyway. Stored media in the archive tier never appears. Stored media appears as
  * the rendition STORED_RENDITION with a marked mediaUri, which the service replaces with a playback URL.
  */
@@ -71,7 +80,7 @@ const recordingMembers = (s: Sources) => `
       'attachments', e.attachments, 'time', ${iso('e.time')}) ORDER BY e.ordinal)
     FROM ${s.email_messages} e WHERE e.recording_id = r.id),
   'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
-  'mediaUris', CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED') THEN (SELECT json_object_agg(m.key, json_build_object(
+  'mediaUris', CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED', 'RESTORING') THEN (SELECT json_object_agg(m.key, json_build_object(
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
     FROM (SELECT key, media_uri, waveform_data FROM ${s.media_results} WHERE recording_id = r.id
@@ -81,8 +90,7 @@ const recordingMembers = (s: Sources) => `
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
   'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
   'outputDurationMs', r.output_duration_ms, 'outputSizeInBytes', r.output_size_in_bytes,
-  'maxAllowedRestorationsForOrg', r.max_allowed_restorations_for_org,
-  'remainingRestorationsAllowedForOrg', r.remaining_restorations_allowed_for_org, 'sessionId', r.session_id,
+  ${RESTORATIONS}, 'sessionId', r.session_id,
   'users', (SELECT json_agg(json_build_object(
       'id', u.user_id, 'name', u.name, 'username', u.username, 'email', u.email,
       'division', CASE WHEN u.division_id <> '' OR u.division_name <> '' THEN json_build_object(
@@ -115,8 +123,7 @@ const METADATA_JSON = Prisma.raw(`json_strip_nulls(json_build_object(
   'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
   'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
-  'maxAllowedRestorationsForOrg', r.max_allowed_restorations_for_org,
-  'remainingRestorationsAllowedForOrg', r.remaining_restorations_allowed_for_org, 'sessionId', r.session_id,
+  ${RESTORATIONS}, 'sessionId', r.session_id,
   'selfUri', p.uri || r.id))::text`)
 
 /** `p.uri`: computed in Node, so the encoding is exactly recordingSelfUri's (encodeURIComponent). */

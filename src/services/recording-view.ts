@@ -10,10 +10,13 @@ export function renditionFormat(key: string, mediaUri: string | undefined): Medi
   return extension ? BY_EXTENSION[extension] : undefined
 }
 
+/** File states whose media cannot be played: uploading, or in the archive tier (archived, or on its way back). */
+const UNPLAYABLE = new Set(['UPLOADING', 'ARCHIVED', 'RESTORING'])
+
 /**
  * What the Genesys query options can mean for a store that keeps media as delivered: NONE formats leave the
- * matching content out, `mediaFormats` narrows the renditions, and nothing is playable while media is uploading or
- * archived.
+ * matching content out, `mediaFormats` narrows the renditions, and nothing is playable while media is uploading,
+ * archived or being restored.
  */
 export function applyView(recording: Recording, options: Partial<Pick<GetRecordingQuery, 'formatId' | 'mediaFormats' | 'emailFormatId' | 'chatFormatId' | 'messageFormatId'>>): Recording {
   const { mediaUris, transcript, emailTranscript, messagingTranscript, ...rest } = recording
@@ -25,7 +28,7 @@ export function applyView(recording: Recording, options: Partial<Pick<GetRecordi
   }
   // Genesys: mediaFormats, when given, takes precedence over formatId.
   const wantsMedia = options.mediaFormats?.length ? true : options.formatId !== 'NONE'
-  const playable = wantsMedia && recording.fileState !== 'UPLOADING' && recording.fileState !== 'ARCHIVED'
+  const playable = wantsMedia && !UNPLAYABLE.has(recording.fileState ?? '')
   return {
     ...rest,
     ...(playable && renditions ? { mediaUris: renditions } : {}),

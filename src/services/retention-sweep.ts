@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { MediaService } from './media-service.js'
 
 /** A recording the sweep deleted or archived, for its audit line. */
@@ -40,6 +40,13 @@ export const SWEEP_PRIORITY = -1
  */
 const REST_PER_BATCH_TIME = 1
 
+/**
+ * Hot recordings (alias `r`) due for the archive tier. Either side can use the (file_state, archive_date) index; few
+ * recordings are RESTORED at a time.
+ */
+const DUE_FOR_ARCHIVE = Prisma.sql`((r.file_state IN ('AVAILABLE', 'RESTORED') AND r.archive_date <= now())
+  OR (r.file_state = 'RESTORED' AND r.restore_expiration_time <= now()))`
+
 /** Archive copies made at once. */
 const COPIES_AT_ONCE = 8
 
@@ -75,14 +82,15 @@ export function createRetentionSweep({ prisma, media, batchSize }: { prisma: Pri
   }
 
   /**
-   * Archives one batch of hot (AVAILABLE, RESTORED) recordings past their archiveDate, leaving out `skip` (their copy
-   * failed in this sweep). Answers the recordings archived and those whose copy failed.
+   * Archives one batch of hot (AVAILABLE, RESTORED) recordings past their archiveDate, or restored ones past their
+   * restoreExpirationTime, leaving out `skip` (their copy failed in this sweep). Answers the recordings archived and
+   * those whose copy failed. A restored recording's archive copy is mostly still there, so its copy costs a look.
    */
   async function archiveBatch(skip: string[], onFailed: SweepOptions['onArchiveFailed']): Promise<{ archived: SweptRecording[]; failed: string[]; selected: number }> {
     const due = await prisma.$queryRaw<{ id: string; storageKey: string | null }[]>`
       SELECT r.id::text AS id, m.storage_key AS "storageKey"
       FROM recordings r LEFT JOIN stored_media m ON m.recording_id = r.id AND m.archived_at IS NULL
-      WHERE r.file_state IN ('AVAILABLE', 'RESTORED') AND r.archive_date <= now() AND r.id <> ALL(${skip}::uuid[])
+      WHERE ${DUE_FOR_ARCHIVE} AND r.id <> ALL(${skip}::uuid[])
       LIMIT ${batchSize}`
     const failed: string[] = []
     const copied: string[] = due.filter((row) => row.storageKey === null).map((row) => row.id)
@@ -105,7 +113,7 @@ export function createRetentionSweep({ prisma, media, batchSize }: { prisma: Pri
     const archived = await prisma.$queryRaw<SweptRecording[]>`
       WITH archived AS (
         UPDATE recordings r SET file_state = 'ARCHIVED', archive_medium = 'CLOUDARCHIVE', restore_expiration_time = NULL
-        WHERE r.id = ANY(${copied}::uuid[]) AND r.file_state IN ('AVAILABLE', 'RESTORED') AND r.archive_date <= now()
+        WHERE r.id = ANY(${copied}::uuid[]) AND ${DUE_FOR_ARCHIVE}
         RETURNING r.id, r.organization_id, r.conversation_id),
       moved AS (
         UPDATE stored_media m SET archived_at = now() FROM archived a WHERE m.recording_id = a.id AND m.archived_at IS NULL)

@@ -50,6 +50,12 @@ export interface MediaStorage {
   /** Removes the hot copy of archived bytes; nothing to do where the archive is the same copy (S3 storage class). */
   removeHot(key: string): Promise<void>
   /**
+   * Makes the bytes complete in the hot tier again, copied from the archive tier (idempotent: bytes already hot stay).
+   * A tier of its own keeps its copy; an S3 object archived in place becomes STANDARD again, so archiving it anew
+   * copies it again. MediaMissingError when neither tier holds them.
+   */
+  restore(key: string): Promise<void>
+  /**
    * Every stored key (either tier) with its last change, for the reconciliation that removes bytes no recording names.
    */
   list(): AsyncIterable<{ key: string; modifiedAt: Date }>
@@ -285,6 +291,15 @@ export function createLocalStorage(root: string, archiveRoot = path.join(path.di
       // Never the last copy: only a bug could ask for that, and the bytes are worth the job failing.
       if (!(await sizeOf(archivedFileOf(key))) && (await sizeOf(fileOf(key)))) throw new Error(`${key} is not in the archive: its hot copy stays`)
       await removeFile(fileOf(key))
+    },
+
+    async restore(key) {
+      const target = fileOf(key)
+      // Stored media never changes: bytes complete under the key in the hot tier are these bytes.
+      if (await sizeOf(target)) return
+      await copyWhole(archivedFileOf(key), target).catch((error: unknown) => {
+        throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new MediaMissingError() : error
+      })
     },
 
     async *list() {

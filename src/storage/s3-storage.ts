@@ -177,6 +177,31 @@ export function createS3Storage({ endpoint, bucket, region, forcePathStyle, temp
       await client.send(new DeleteObjectCommand(object(key)))
     },
 
+    // The archive's server-side copy the other way: from the archive bucket into the bucket, or onto the object itself
+    // back in STANDARD. On AWS an object in GLACIER or DEEP_ARCHIVE cannot be copied until a RestoreObject request has
+    // made a temporary copy readable (minutes to hours); that step is not built, so the copy fails and the restore job
+    // is retried until its attempts run out. s3rver keeps such objects readable and cannot show it.
+    async restore(key) {
+      const hot = await head(object(key))
+      if (hot && (archiveBucket !== undefined || !isArchived(hot))) return
+      const source = archiveBucket === undefined ? hot : await head(archived(key))
+      if (!source) throw new MediaMissingError()
+      await client
+        .send(
+          new CopyObjectCommand({
+            ...object(key),
+            CopySource: `${archiveBucket ?? bucket}/${key}`,
+            StorageClass: 'STANDARD',
+            MetadataDirective: 'REPLACE',
+            ContentType: source.ContentType,
+            Metadata: source.Metadata,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw statusOf(error) === 404 ? new MediaMissingError() : error
+        })
+    },
+
     async *list() {
       if (archiveBucket === undefined) {
         yield* listBucket(bucket)

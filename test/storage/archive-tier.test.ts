@@ -78,6 +78,25 @@ describe.each(Object.keys(backends))('the archive tier of %s storage', (name) =>
     expect(await storage.stat(key)).toEqual({ size: bytes.length })
   })
 
+  it('restores archived bytes to the hot tier (twice is harmless), readable byte for byte and listed once', async () => {
+    const key = await stored()
+    await storage.archive(key)
+    await storage.removeHot(key)
+    await storage.restore(key)
+    await storage.restore(key)
+    expect(await storage.stat(key)).toEqual({ size: bytes.length })
+    expect(await bytesOf(await storage.read(key))).toEqual(bytes)
+    expect(await listed(key)).toBe(1)
+    // A tier of its own keeps its copy; in place, the one object is hot again.
+    expect(await storage.statArchived(key)).toEqual(name.includes('in place') ? undefined : { size: bytes.length })
+    await storage.archive(key)
+    expect(await storage.statArchived(key)).toEqual({ size: bytes.length })
+  })
+
+  it('refuses to restore bytes that are in neither tier', async () => {
+    await expect(storage.restore(freshKey())).rejects.toBeInstanceOf(MediaMissingError)
+  })
+
   it('delete removes the bytes from both tiers', async () => {
     const key = await stored()
     await storage.archive(key)
