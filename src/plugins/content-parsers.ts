@@ -1,5 +1,5 @@
+import type { FastifyBodyParser } from 'fastify'
 import fp from 'fastify-plugin'
-import secureJson from 'secure-json-parse'
 import { invalidInput, unstorableTextError } from './storable-text.js'
 
 const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 })
@@ -28,21 +28,14 @@ function nestsDeeperThan(text: string, limit: number): boolean {
   return false
 }
 
-/** JSON text to a value: over-deep bodies refused before parsing, unstorable text and poisoned keys after it. */
-function parseJson(body: string): { value: unknown } | { error: Error } {
-  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
-    return { error: invalidInput('body', '', 'depth', `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`) }
-  }
-  let value: unknown
+/** Why Fastify's parser refused `body`: the syntax error JSON.parse names, else the poisoned keys it refuses. */
+function refusal(body: string): Error {
   try {
-    // Same guard as Fastify's own parser: `__proto__` / `constructor.prototype` keys are refused.
-    value = secureJson.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' })
+    JSON.parse(body)
   } catch (error) {
-    return { error: badRequest(`Malformed JSON body: ${(error as Error).message}`) }
+    return badRequest(`Malformed JSON body: ${(error as Error).message}`)
   }
-  // Both kinds of unstorable text can only arrive as \u escapes: bodies without one are not walked.
-  const unstorable = body.includes('\\u') ? unstorableTextError('body', value) : undefined
-  return unstorable ? { error: unstorable } : { value }
+  return badRequest('Malformed JSON body: __proto__ and constructor.prototype keys are not accepted')
 }
 
 /**
@@ -55,14 +48,24 @@ export default fp(
   async (app) => {
     // A text/plain body is refused with 415 rather than parsed into a string.
     app.removeContentTypeParser(['application/json', 'text/plain'])
-    const parser = (_request: unknown, text: string | Buffer, done: (error: Error | null, body?: unknown) => void) => {
+    // Fastify's own parser, refusing `__proto__` / `constructor.prototype` keys, with the API's checks around it:
+    // over-deep bodies refused before parsing, unstorable text after it.
+    const fastifyJson = app.getDefaultJsonParser('error', 'error')
+    const parser: FastifyBodyParser<string> = (request, text, done) => {
       if (text === '') {
         done(null, undefined)
         return
       }
-      const parsed = parseJson(text as string)
-      if ('error' in parsed) done(parsed.error, undefined)
-      else done(null, parsed.value)
+      if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+        done(invalidInput('body', '', 'depth', `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`), undefined)
+        return
+      }
+      fastifyJson(request, text, (error, value) => {
+        if (error) return done(refusal(text), undefined)
+        // Both kinds of unstorable text can only arrive as \u escapes: bodies without one are not walked.
+        const unstorable = text.includes('\\u') ? unstorableTextError('body', value) : undefined
+        done(unstorable ?? null, unstorable ? undefined : value)
+      })
     }
     app.addContentTypeParser('application/json', { parseAs: 'string' }, parser)
     app.addContentTypeParser(/^application\/[^\s;]+\+json(;|$)/, { parseAs: 'string' }, parser)
