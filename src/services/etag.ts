@@ -8,6 +8,13 @@ export type IfMatch = '*' | string[]
 
 export const etagOf = (version: string, variant?: string) => `"${variant ? `${version}.${variant}` : version}"`
 
+/**
+ * The ETag of a recording answer: its row version, narrowed by what else the bytes depend on: the query options that
+ * changed the content, the expiry of the playback URLs in it, and the organization's restoration counter it shows.
+ */
+export const recordingETag = (version: string, parts: { variant?: string | undefined; expires?: number | undefined; restorations?: string | null | undefined }) =>
+  etagOf(version, [parts.variant, parts.expires && `e${parts.expires}`, parts.restorations && `r${parts.restorations}`].filter(Boolean).join('-') || undefined)
+
 const ENTITY_TAG = /\s*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)/y
 
 /** The entity-tags of an If-Match or If-None-Match value (`*`, or a list); the list ends at a malformed member. */

@@ -6,7 +6,7 @@ import { ConflictError, InvalidRequestError, UnsupportedMediaTypeError } from '.
 import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
-import { etagOf } from './etag.js'
+import { recordingETag } from './etag.js'
 import { extensionOf, type PlaybackUrls } from './media-urls.js'
 import { uuid7 } from './uuid7.js'
 
@@ -229,7 +229,7 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
         throw error
       }
       const { json, expires } = await playback.resolve(stored.json, await playback.ttlMinutes(key.organizationId))
-      return { json, etag: etagOf(stored.version, expires ? `e${expires}` : undefined), sizeInBytes: written.size, sha256: written.sha256, storageKey }
+      return { json, etag: recordingETag(stored.version, { expires, restorations: stored.restorations }), sizeInBytes: written.size, sha256: written.sha256, storageKey }
     },
   }
 }

@@ -11,7 +11,7 @@ import {
   insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type IngestRows,
 } from './recording-sql.js'
 import { uuid7 } from './uuid7.js'
-import { assertIfMatch, etagOf, type IfMatch } from './etag.js'
+import { assertIfMatch, recordingETag, type IfMatch } from './etag.js'
 import type { HeldClaim } from './idempotency-service.js'
 import type { PlaybackUrls } from './media-urls.js'
 import { assertDeleteDateKept, DeletionProtectedError, isDeletionProtected } from './deletion-protection-service.js'
@@ -231,8 +231,6 @@ const refuseProtected = (key: RecordingKey) => (error: unknown): never => {
 }
 
 /** The ETag of an answer: its version, the options that narrowed it, and the expiry of the playback URLs in it. */
-const answerETag = (version: string, variant: string | undefined, expires: number | undefined) =>
-  etagOf(version, [variant, expires && `e${expires}`].filter(Boolean).join('-') || undefined)
 
 export function createRecordingService({ prisma, playback }: { prisma: PrismaClient; playback: PlaybackUrls }) {
   return {
@@ -252,8 +250,8 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
       const rows = ingestRows(organizationId, conversationId, input)
       const selfUri = recordingSelfUri(conversationId, rows.recording.id)
       const stored = answer && { key: answer.key, statusCode: answer.statusCode, headers: { 'content-type': answer.contentType, location: selfUri } }
-      const { json, version } = await insertRecording(prisma, rows, stored)
-      return { id: rows.recording.id, selfUri, json, etag: etagOf(version) }
+      const { json, version, restorations } = await insertRecording(prisma, rows, stored)
+      return { id: rows.recording.id, selfUri, json, etag: recordingETag(version, { restorations }) }
     },
 
     /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */
@@ -272,7 +270,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
       if (!found) throw notFound(key)
       const { json, expires } = await playback.resolve(found.json, await playback.ttlMinutes(key.organizationId))
       const body = changesContent(options) ? { value: applyView(JSON.parse(json) as Recording, options) } : { json }
-      return { body, ready: !found.uploading, etag: answerETag(found.version, variantOf(options), expires) }
+      return { body, ready: !found.uploading, etag: recordingETag(found.version, { variant: variantOf(options), expires, restorations: found.restorations }) }
     },
 
     /** Metadata of every recording of a conversation (no transcripts, media or system annotations), as JSON text. */
@@ -337,7 +335,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
         return { written, archiveDate, deleteDate }
       }).then(async ({ written, archiveDate, deleteDate }) => {
         const { json, expires } = await playback.resolve(written.json, await playback.ttlMinutes(key.organizationId))
-        return { json, etag: answerETag(written.version, undefined, expires), archiveDate, deleteDate }
+        return { json, etag: recordingETag(written.version, { expires, restorations: written.restorations }), archiveDate, deleteDate }
       })
     },
 

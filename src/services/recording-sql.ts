@@ -131,7 +131,9 @@ const uris = (conversationId: string) => Prisma.sql`(SELECT ${recordingSelfUri(c
 
 /** One recording of the key (which must hold a UUID), or none. */
 const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: RecordingKey) => Prisma.sql`
-  SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading, r.version::text AS version
+  SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading, r.version::text AS version,
+    (SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o WHERE o.organization_id = r.organization_id)::text
+      AS restorations
   FROM recordings r, ${uris(conversationId)}
   WHERE r.id = ${recordingId}::uuid AND r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
 
@@ -147,6 +149,11 @@ export interface RecordingJson {
   uploading: boolean
   /** The row version (its ETag), read in the same statement as the JSON so both describe the same state. */
   version: string
+  /**
+   * The organization's remaining restorations, which the JSON shows and which change without the row (a restore of
+   * another recording): part of the ETag. Null without settings (the row's own value is shown).
+   */
+  restorations: string | null
 }
 
 export async function selectRecording(db: Db, key: RecordingKey): Promise<RecordingJson | undefined> {
@@ -267,7 +274,7 @@ export interface IngestAnswer {
   headers: Record<string, string>
 }
 
-export async function insertRecording(db: Db, rows: IngestRows, answer?: IngestAnswer): Promise<{ json: string; version: string }> {
+export async function insertRecording(db: Db, rows: IngestRows, answer?: IngestAnswer): Promise<{ json: string; version: string; restorations: string | null }> {
   const written = CHILD_TABLES.filter(([field]) => rows[field].length > 0)
   const children = written.map(([field, table, columns]) => {
     const [name, cols] = [Prisma.raw(table), Prisma.raw(columns)]
@@ -277,18 +284,20 @@ export async function insertRecording(db: Db, rows: IngestRows, answer?: IngestA
   const recording = Prisma.sql`new_recording AS (INSERT INTO recordings (${RECORDING_COLUMNS})
     SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb) RETURNING *)`
   // The inserted version is the stored one: the writes the statement's triggers make to the row keep it.
-  const select = Prisma.sql`SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version
+  const select = Prisma.sql`SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version,
+      (SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o WHERE o.organization_id = r.organization_id)::text
+        AS restorations
     FROM new_recording r, ${uris(rows.recording.conversation_id)}`
   // With an idempotency key, the same statement stores the answer for it: the recording and the replayable answer
-  // commit together. The ETag is etagOf's form.
-  const [row] = await db.$queryRaw<{ json: string; version: string }[]>(answer
+  // commit together. The ETag is recordingETag's form.
+  const [row] = await db.$queryRaw<{ json: string; version: string; restorations: string | null }[]>(answer
     ? Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')}, answer AS (${select}),
         stored AS (UPDATE idempotency_keys k SET status_code = ${answer.statusCode}::int, response_body = a.json,
-          response_headers = ${JSON.stringify(answer.headers)}::jsonb || jsonb_build_object('etag', '"' || a.version || '"')
+          response_headers = ${JSON.stringify(answer.headers)}::jsonb || jsonb_build_object('etag', '"' || a.version || coalesce('.r' || a.restorations, '') || '"')
         FROM answer a
         WHERE k.organization_id = ${answer.key.scope.organizationId}::uuid AND k.client_id = ${answer.key.scope.clientId}
           AND k.key = ${answer.key.scope.key} AND k.claim = ${answer.key.claim}::uuid)
-      SELECT json, version FROM answer`
+      SELECT json, version, restorations FROM answer`
     : Prisma.sql`WITH ${Prisma.join([recording, ...children], ', ')} ${select}`)
   if (!row) throw new Error(`the insert of recording ${rows.recording.id} answered no row`)
   return row

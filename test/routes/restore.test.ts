@@ -56,6 +56,23 @@ describe('restoring an archived recording', () => {
     return res.rawPayload
   }
 
+  it("changes the ETag of every recording of the organization whose answer shows the counter a restore counted down (no stale 304)", async () => {
+    const bystander = await ingest(ctx, conversationId, { name: 'bystander', media: 'chat', transcript: [{ body: 'hi' }] })
+    const bystanderUrl = `${recordingsUrl(conversationId)}/${bystander.id}`
+    await remaining()
+    const before = await ctx.inject({ method: 'GET', url: bystanderUrl })
+    const { url } = await archivedRecording()
+    const restore = await ctx.inject({ method: 'PUT', url, payload: { archiveDate: new Date(Date.now() + 3_600_000).toISOString() } })
+    expect(restore.statusCode, restore.body).toBe(200)
+    const after = await ctx.inject({ method: 'GET', url: bystanderUrl, headers: { 'if-none-match': String(before.headers.etag) } })
+    expect(after.statusCode).toBe(200)
+    expect(after.headers.etag).not.toBe(before.headers.etag)
+    expect(after.json<Recording>().remainingRestorationsAllowedForOrg).toBe(before.json<Recording>().remainingRestorationsAllowedForOrg! - 1)
+    // The version part is unchanged: an If-Match taken before still guards an update of the bystander.
+    const put = await ctx.inject({ method: 'PUT', url: bystanderUrl, payload: {}, headers: { 'if-match': String(before.headers.etag) } })
+    expect(put.statusCode, put.body).toBe(200)
+  })
+
   it('restores it until the later archiveDate: RESTORING, then RESTORED playing the original bytes, then archived again when that passes', async () => {
     const { url, storageKey } = await archivedRecording()
     const before = await remaining()
