@@ -3,9 +3,10 @@
 # Targets:
 #   migrate   one-shot job: `npm run db:deploy` (prisma migrate deploy), then exits
 #   runtime   the service: `node dist/server.js` (the default, last stage)
-# Both need DATABASE_URL. The lockfile pins the x64 build of embedded PostgreSQL, so build for linux/amd64.
+# Both need DATABASE_URL. Node 24 (the current LTS) runs the image; the tests run on Node 20.19+, the oldest the
+# service supports (package.json engines).
 
-FROM node:20-bookworm-slim AS base
+FROM node:24-bookworm-slim AS base
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 
@@ -19,9 +20,11 @@ COPY src ./src
 RUN npm run build
 
 # Production dependencies only. The Prisma CLI is one of them: the server runs `prisma migrate deploy` on start.
+# Optional ones are left out too: the image always has a DATABASE_URL, so the embedded PostgreSQL's platform binary
+# (an optional dependency) would never run.
 FROM base AS deps
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional && npm cache clean --force
 
 # What `prisma migrate deploy` reads: prisma.config.ts, prisma/ and node_modules.
 FROM base AS migrate
