@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process'
+import pg from 'pg'
 import { readFile, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import path from 'node:path'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { PROJECT_ROOT } from '../src/db/migrations.js'
-import { createTestDatabase } from './database.js'
+import { createTestDatabase, databaseUrl, withAdminClient } from './database.js'
 import { alive, BOOTSTRAP, CLI, freePort, killLeftovers, run, scratchDir, SERVER, startService, takenPort, tokenFrom } from './processes.js'
 
 afterAll(killLeftovers)
@@ -167,6 +168,31 @@ describe('SIGTERM', () => {
     expect(JSON.parse(body)).toMatchObject({ status: 503, code: 'service.shutting.down', message: expect.stringContaining('shutting down') })
     expect(await service.exited).toEqual({ code: 0, signal: null })
   })
+})
+
+describe('npm run db:deploy', () => {
+  it('applies the migrations and installs the job queue on an empty database, after which a service that does not migrate is ready', async () => {
+    const { serverUrl, prefix } = inject('testDatabase')
+    const name = `${prefix}deploy`
+    await withAdminClient(serverUrl, (client) => client.query(`CREATE DATABASE "${name}"`))
+    const url = databaseUrl(serverUrl, name)
+    const deployed = await run('npm', ['run', 'db:deploy'], { DATABASE_URL: url })
+    expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0)
+    // Before any service ran: the job queue is there, so deletes can queue the removal of bytes at once.
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    const installed = await client.query<{ jobs: string | null }>("SELECT to_regclass('graphile_worker.jobs')::text AS jobs").finally(() => client.end())
+    expect(installed.rows[0]?.jobs).toBe('graphile_worker.jobs')
+    const service = await startService({ DATABASE_URL: url, MIGRATE_ON_START: 'false', ...BOOTSTRAP })
+    try {
+      const ready = await fetch(`${service.baseUrl}/health/ready`)
+      expect(ready.status, await ready.clone().text()).toBe(200)
+      expect(await ready.json()).toMatchObject({ pendingMigrations: [] })
+    } finally {
+      service.process.kill('SIGTERM')
+      await service.exited
+    }
+  }, 120_000)
 })
 
 describe('an empty DATABASE_URL counts as unset', () => {
