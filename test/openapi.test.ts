@@ -129,6 +129,9 @@ describe('OpenAPI document', () => {
       { 'PureCloud OAuth': ['recording:recording:editRetention'] },
       { 'PureCloud OAuth': ['recording:screenRecording:editRetention'] },
       { 'PureCloud OAuth': ['recording:snippetRecording:editRetention'] },
+      { 'PureCloud OAuth': ['recording:recording:restore'] },
+      { 'PureCloud OAuth': ['recording:screenRecording:restore'] },
+      { 'PureCloud OAuth': ['recording:snippetRecording:restore'] },
     ])
   })
 

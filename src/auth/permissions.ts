@@ -10,6 +10,9 @@ export const PERMISSIONS = {
   'recording:recording:editRetention': 'Change archive and delete dates of recordings',
   'recording:screenRecording:editRetention': 'Change archive and delete dates of screen recordings',
   'recording:snippetRecording:editRetention': 'Change archive and delete dates of snippet recordings',
+  'recording:recording:restore': 'Restore archived recordings (a later archive date)',
+  'recording:screenRecording:restore': 'Restore archived screen recordings',
+  'recording:snippetRecording:restore': 'Restore archived snippet recordings',
   'recording:recording:add': 'Ingest recordings (this store)',
   'recording:recording:delete': 'Delete recordings (this store)',
   'recording:annotation:view': 'Read annotations',
@@ -37,10 +40,14 @@ const VIEW_RECORDINGS: Permission[] = [
   'recording:recording:view', 'recording:recordingSegment:view', 'recording:snippetRecording:view', 'recording:screenRecording:view',
 ]
 
+const EDIT_RETENTION: Permission[] = ['recording:recording:editRetention', 'recording:screenRecording:editRetention', 'recording:snippetRecording:editRetention']
+
 /** Any one of the listed permissions grants access (Genesys "ANY"). */
 export const REQUIRES = {
   viewRecordings: VIEW_RECORDINGS,
-  editRetention: ['recording:recording:editRetention', 'recording:screenRecording:editRetention', 'recording:snippetRecording:editRetention'],
+  editRetention: EDIT_RETENTION,
+  /** The retention PUT: editing the dates, or only restoring archived media (a later archiveDate) with a restore one. */
+  updateRetention: [...EDIT_RETENTION, 'recording:recording:restore', 'recording:screenRecording:restore', 'recording:snippetRecording:restore'],
   addRecording: ['recording:recording:add'],
   deleteRecording: ['recording:recording:delete'],
   viewAnnotations: ['recording:annotation:view', ...VIEW_RECORDINGS],

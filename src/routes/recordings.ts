@@ -90,7 +90,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.put('/:recordingId', {
     schema: {
       operationId: 'putConversationRecording',
-      ...requireAny(REQUIRES.editRetention),
+      ...requireAny(REQUIRES.updateRetention),
       summary: 'Update the retention of a recording',
       description:
         'Accepts a whole Recording, as read from GET. Only archiveDate and deleteDate are applied (absent or null ' +
@@ -110,7 +110,11 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { json, etag, archiveDate, deleteDate } = await recordings.updateRetention(
       { organizationId: request.organizationId, ...request.params },
       request.body ?? {},
-      { clearExport: request.query.clearExport, ifMatch: parseIfMatch(request.headers['if-match']) },
+      {
+        clearExport: request.query.clearExport,
+        ifMatch: parseIfMatch(request.headers['if-match']),
+        canEditRetention: REQUIRES.editRetention.some((permission) => request.client?.permissions.includes(permission)),
+      },
     )
     audit(request, 'recording.updateRetention', { ...request.params, archiveDate: archiveDate?.toISOString(), deleteDate: deleteDate?.toISOString() })
     return sendBody(reply.header('etag', etag), { json })

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FileState, Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { DomainError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
+import { REQUIRES } from '../auth/permissions.js'
+import { DomainError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
 import type {
   ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, Recording, UpdateRecording,
 } from '../schemas/recording.js'
@@ -223,6 +224,19 @@ const variantOf = (o: GetRecordingQuery) =>
         .slice(0, 12)
     : undefined
 
+/**
+ * Whether a retention PUT only restores: an archived (or restored) recording gets a later archiveDate, its deleteDate
+ * as stored, no export cancelled. That is what the restore permissions allow without the edit ones.
+ */
+function isRestore(
+  current: { fileState: FileState; deleteDate: Date | null },
+  change: { archiveDate: Date | null; deleteDate: Date | null; clearExport?: boolean | undefined },
+): boolean {
+  const archived = current.fileState === 'ARCHIVED' || current.fileState === 'RESTORING' || current.fileState === 'RESTORED'
+  return archived && change.archiveDate !== null && change.archiveDate.getTime() > Date.now() &&
+    change.deleteDate?.getTime() === current.deleteDate?.getTime() && !change.clearExport
+}
+
 const changed = (key: RecordingKey) => new PreconditionFailedError(`If-Match: recording ${key.recordingId} has changed`)
 
 /** The deletion protection trigger's refusal as a 409; any other error as it is. */
@@ -296,7 +310,7 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
     async updateRetention(
       key: RecordingKey,
       input: UpdateRecording,
-      options: { clearExport?: boolean; ifMatch?: IfMatch } = {},
+      options: { clearExport?: boolean; ifMatch?: IfMatch; canEditRetention?: boolean } = {},
     ): Promise<{ json: string; etag: string; archiveDate: Date | null; deleteDate: Date | null }> {
       const where = whereKey(key)
       if (!where) throw notFound(key)
@@ -307,6 +321,9 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
         const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true, version: true } })
         if (!current) throw notFound(key)
         assertIfMatch(options.ifMatch, current.version.toString(), `recording ${key.recordingId}`)
+        if (options.canEditRetention === false && !isRestore(current, { archiveDate, deleteDate, clearExport: options.clearExport })) {
+          throw new ForbiddenError(`Missing permission: only restoring archived media (a later archiveDate, deleteDate unchanged) is allowed without one of ${REQUIRES.editRetention.join(', ')}`)
+        }
         await assertDeleteDateKept(tx, key, deleteDate, current.deleteDate)
         assertRetentionNotPast({ archiveDate, deleteDate }, current)
         const data: Prisma.RecordingUpdateManyMutationInput = { archiveDate, deleteDate, ...(options.clearExport ? { exportDate: null } : {}) }

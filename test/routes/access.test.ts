@@ -51,8 +51,11 @@ interface Operation {
   ok: number
   /** Whether success changes stored data (then the snapshot must change, which proves the snapshot sees it). */
   mutates: boolean
-  /** For annotation upserts: of the operation's alternatives, only this one lets this variant through (Genesys rule). */
-  onlyWith?: Permission
+  /**
+   * Of the operation's alternatives, only these let this variant through: the one for annotation upserts (Genesys
+   * rule), the edit ones for a retention change that is not a restore.
+   */
+  onlyWith?: Permission | Permission[]
   /** What the target needs before the operation can succeed on it. */
   prepare?: (target: Target) => Promise<void>
 }
@@ -93,6 +96,8 @@ const OPERATIONS: Operation[] = [
   {
     name: 'update retention', operationId: 'putConversationRecording', scope: 'recording', ok: 200, mutates: true,
     call: (t) => ({ method: 'PUT', url: recordingUrl(t), payload: RETENTION }),
+    // The restore permissions let a PUT through only when it restores archived media (test/routes/restore.test.ts).
+    onlyWith: [...REQUIRES.editRetention],
   },
   {
     name: 'delete a recording', operationId: 'deleteConversationRecording', scope: 'recording', ok: 204, mutates: true,
@@ -294,11 +299,12 @@ describe('permission matrix', () => {
         await operation.prepare?.(target)
         const before = await snapshot(all, target)
         const res = await send(await ctx.token(scopes), operation.call(target))
-        if (operation.onlyWith && !scopes.includes(operation.onlyWith)) {
-          // Passes the route's rule, but this variant of the upsert needs the other permission (Genesys).
+        const onlyWith = operation.onlyWith === undefined ? undefined : [operation.onlyWith].flat()
+        if (onlyWith && !scopes.some((scope) => onlyWith.includes(scope))) {
+          // Passes the route's rule, but this variant needs another of its permissions.
           const body = expectErrorBody(res, 403)
           expect(body.code, scopes.join()).toBe('missing.permissions')
-          expect(body.message, scopes.join()).toContain(operation.onlyWith)
+          for (const needed of onlyWith) expect(body.message, scopes.join()).toContain(needed)
           expect(await snapshot(all, target), scopes.join()).toEqual(before)
           continue
         }

@@ -73,6 +73,25 @@ describe('restoring an archived recording', () => {
     expect(put.statusCode, put.body).toBe(200)
   })
 
+  it('lets a client holding only a restore permission restore archived media, and nothing else: other date changes are 403 and change nothing', async () => {
+    const { url } = await archivedRecording()
+    const restorer = { authorization: `Bearer ${await ctx.token(['recording:recording:restore', 'recording:recording:view'])}` }
+    const current = await get(url)
+    const later = new Date(Date.now() + 3_600_000).toISOString()
+
+    const moved = await ctx.app.inject({ method: 'PUT', url, headers: restorer, payload: { archiveDate: later, deleteDate: '2099-01-01T00:00:00.000Z' } })
+    expect(expectErrorBody(moved, 403).message).toContain('recording:recording:editRetention')
+    expect(await get(url)).toEqual(current)
+
+    const restored = await ctx.app.inject({ method: 'PUT', url, headers: restorer, payload: { archiveDate: later } })
+    expect(restored.statusCode, restored.body).toBe(200)
+    expect(restored.json<Recording>()).toMatchObject({ fileState: 'RESTORING', restoreExpirationTime: later })
+
+    const other = await ingest(ctx, conversationId, { name: 'not archived', media: 'chat', transcript: [{ body: 'hi' }] })
+    const edit = await ctx.app.inject({ method: 'PUT', url: `${recordingsUrl(conversationId)}/${other.id}`, headers: restorer, payload: { archiveDate: later } })
+    expectErrorBody(edit, 403)
+  })
+
   it('restores it until the later archiveDate: RESTORING, then RESTORED playing the original bytes, then archived again when that passes', async () => {
     const { url, storageKey } = await archivedRecording()
     const before = await remaining()
