@@ -157,13 +157,16 @@ describe('two instances on one database', () => {
     const one = await createTestContext(env, undefined, { logger: first.logger })
     const two = await createTestContext(env, { databaseUrl: one.databaseUrl }, { logger: second.logger })
     try {
+      // Recordings and their annotations in one statement: a sweep running meanwhile sees both or neither.
       const { rows: made } = await one.sql.query<{ id: string }>(
-        `INSERT INTO recordings (id, organization_id, conversation_id, file_state, delete_date)
-         SELECT gen_random_uuid(), $1, 'expired-' || (i % 500), 'AVAILABLE', now() - interval '1 minute' FROM generate_series(1, 10000) i
-         RETURNING id::text`,
+        `WITH made AS (
+           INSERT INTO recordings (id, organization_id, conversation_id, file_state, delete_date)
+           SELECT gen_random_uuid(), $1, 'expired-' || (i % 500), 'AVAILABLE', now() - interval '1 minute' FROM generate_series(1, 10000) i
+           RETURNING id),
+         notes AS (INSERT INTO annotations (id, recording_id, name) SELECT gen_random_uuid(), id, 'note' FROM made)
+         SELECT id::text FROM made`,
         [DEFAULT_ORGANIZATION_ID],
       )
-      await one.sql.query(`INSERT INTO annotations (id, recording_id, name) SELECT gen_random_uuid(), id, 'note' FROM recordings`)
       // Sweeps beside the queued one, so that both instances sweep at once.
       await one.sql.query(`SELECT graphile_worker.add_job('retention.sweep') FROM generate_series(1, 8)`)
       const started = performance.now()
