@@ -8,7 +8,7 @@ import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type
 import { selectRecording } from './recording-sql.js'
 import { recordingETag } from './etag.js'
 import { extensionOf, type PlaybackUrls } from './media-urls.js'
-import { uuid7 } from './uuid7.js'
+import { v7 as uuid7 } from 'uuid'
 
 /** The media types an upload may declare: audio, video, image (screen captures) and zip (bundles). */
 export const UPLOADABLE_TYPE = /^(audio|video|image)\/[\w.+-]+$|^application\/zip$/

@@ -11,7 +11,7 @@ import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type
 import {
   insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type IngestRows,
 } from './recording-sql.js'
-import { uuid7 } from './uuid7.js'
+import { v7 as uuid7 } from 'uuid'
 import { assertIfMatch, recordingETag, type IfMatch } from './etag.js'
 import type { HeldClaim } from './idempotency-service.js'
 import type { PlaybackUrls } from './media-urls.js'
