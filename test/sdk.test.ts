@@ -51,6 +51,22 @@ async function ingest(conversationId: string, body: object): Promise<Recording> 
   return (await res.json()) as Recording
 }
 
+/** Runs `call` through the SDK as a client of another organization holding every permission, logged in as any is. */
+async function asOutsider<T>(call: () => Promise<T>): Promise<T> {
+  const outsider = await ctx.app.services.clients.create({ organization: `outsider-${randomUUID()}`, name: 'outsider', permissions: [...ALL_PERMISSIONS] })
+  const { access_token: otherToken } = (await (await fetch(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: outsider.clientId, client_secret: outsider.clientSecret }),
+  })).json()) as { access_token: string }
+  client.setAccessToken(otherToken)
+  try {
+    return await call()
+  } finally {
+    client.setAccessToken(token)
+  }
+}
+
 /** What an SDK call rejected with: the parsed ErrorBody for API errors. */
 async function rejection(call: Promise<unknown>): Promise<{ status: number; code: string; message: string; contextId: string }> {
   try {
@@ -84,18 +100,7 @@ describe('logging in with the SDK', () => {
   it('keeps each organization to itself', async () => {
     const conversationId = randomUUID()
     const mine = await ingest(conversationId, chatRecording)
-    const outsider = await ctx.app.services.clients.create({ organization: 'another-org', name: 'outsider', permissions: [...ALL_PERMISSIONS] })
-    const { access_token: otherToken } = (await (await fetch(`${baseUrl}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: outsider.clientId, client_secret: outsider.clientSecret }),
-    })).json()) as { access_token: string }
-    client.setAccessToken(otherToken)
-    try {
-      expect(await rejection(api.getConversationRecording(conversationId, mine.id as string))).toMatchObject({ status: 404 })
-    } finally {
-      client.setAccessToken(token)
-    }
+    expect(await asOutsider(() => rejection(api.getConversationRecording(conversationId, mine.id as string)))).toMatchObject({ status: 404 })
     expect(await api.getConversationRecording(conversationId, mine.id as string)).toEqual(mine)
   })
 })
@@ -288,22 +293,6 @@ describe('RecordingApi against the service', () => {
 })
 
 describe('settings, deletion protection and the retention query through the SDK', () => {
-  /** Runs `call` as a client of another organization holding every permission. */
-  async function asOutsider<T>(call: () => Promise<T>): Promise<T> {
-    const outsider = await ctx.app.services.clients.create({ organization: `outsider-${randomUUID()}`, name: 'outsider', permissions: [...ALL_PERMISSIONS] })
-    const { access_token: otherToken } = (await (await fetch(`${baseUrl}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: outsider.clientId, client_secret: outsider.clientSecret }),
-    })).json()) as { access_token: string }
-    client.setAccessToken(otherToken)
-    try {
-      return await call()
-    } finally {
-      client.setAccessToken(token)
-    }
-  }
-
   it('getRecordingSettings and putRecordingSettings: 404 until created, createDefault, a write read back, 400 naming a field out of range', async () => {
     expect(await rejection(api.getRecordingSettings())).toMatchObject({ status: 404, code: 'not.found' })
     const defaults = await api.getRecordingSettings({ createDefault: true })
