@@ -232,6 +232,13 @@ export function createLocalStorage(root: string, archiveRoot = path.join(path.di
     })
     return found && { size: found.size }
   }
+  /** Copies bytes between tiers unless already there: stored media never changes, so complete bytes are these bytes. */
+  const copyOnce = async (source: string, target: string) => {
+    if (await sizeOf(target)) return
+    await copyWhole(source, target).catch((error: unknown) => {
+      throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new MediaMissingError() : error
+    })
+  }
   /** Removes a file and, with its last file, its recording's directory. */
   const removeFile = async (file: string) => {
     await rm(file, { force: true })
@@ -276,14 +283,7 @@ export function createLocalStorage(root: string, archiveRoot = path.join(path.di
       await removeFile(archivedFileOf(key))
     },
 
-    async archive(key) {
-      const target = archivedFileOf(key)
-      // Stored media never changes: bytes complete under the key in the archive are these bytes.
-      if (await sizeOf(target)) return
-      await copyWhole(fileOf(key), target).catch((error: unknown) => {
-        throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new MediaMissingError() : error
-      })
-    },
+    archive: (key) => copyOnce(fileOf(key), archivedFileOf(key)),
 
     statArchived: (key) => sizeOf(archivedFileOf(key)),
 
@@ -293,14 +293,7 @@ export function createLocalStorage(root: string, archiveRoot = path.join(path.di
       await removeFile(fileOf(key))
     },
 
-    async restore(key) {
-      const target = fileOf(key)
-      // Stored media never changes: bytes complete under the key in the hot tier are these bytes.
-      if (await sizeOf(target)) return
-      await copyWhole(archivedFileOf(key), target).catch((error: unknown) => {
-        throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? new MediaMissingError() : error
-      })
-    },
+    restore: (key) => copyOnce(archivedFileOf(key), fileOf(key)),
 
     async *list() {
       for (const [dir, other] of [[root, undefined], [archiveRoot, root]] as const) {
