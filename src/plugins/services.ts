@@ -4,7 +4,7 @@ import { createAnnotationService, type AnnotationService } from '../services/ann
 import { createClientService, type ClientService } from '../services/client-service.js'
 import { createMediaService, type MediaService } from '../services/media-service.js'
 import type { MediaStorage } from '../storage/media-storage.js'
-import { createMediaUrlSigner, createPlaybackUrls, type MediaUrlSigner } from '../services/media-urls.js'
+import { createMediaUrlSigner, createPlaybackUrls, type MediaUrlSigner, type PlaybackUrls } from '../services/media-urls.js'
 import { createHealthService, type HealthService } from '../services/health-service.js'
 import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
@@ -25,6 +25,8 @@ declare module 'fastify' {
       media: MediaService
       /** Signs and checks playback URLs of stored media. */
       mediaUrls: MediaUrlSigner
+      /** Playback URLs of stored media in answers (signed, or presigned by S3), for an organization's URL lifetime. */
+      playback: PlaybackUrls
       /** Resumable (tus) uploads of media, kept under DATA_DIR/uploads until complete. */
       uploads: UploadService
       /** Recording settings per organization; the playback URL lifetime is cached for SETTINGS_CACHE_MS. */
@@ -54,6 +56,7 @@ export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Ui
       health: createHealthService({ prisma: app.prisma, migrations }),
       media,
       mediaUrls,
+      playback,
       // A completed upload is stored as the one-request upload stores it.
       uploads: createUploadService({
         prisma: app.prisma, media, directory: path.join(dataDir, 'uploads'), expiryHours: uploadExpiryHours, maxBytes: mediaMaxBytes,

@@ -7,8 +7,11 @@ export const PLAYBACK_URL_TTL_MINUTES = 60
 /** The rendition name of a recording's stored media (one file per recording), as in Genesys' audio `mediaUris`. */
 export const STORED_RENDITION = 'S'
 
-/** The rendition of a URL path segment: `S`, or `S.<extension>` as issued (the extension names the format for players). */
-export const renditionOfSegment = (segment: string) => /^([A-Za-z0-9]+)(?:\.[a-z0-9]{1,8})?$/.exec(segment)?.[1]
+/**
+ * The rendition of a URL path segment: `S` (the stored original) or a format made from it (`MP3`, `OGG_OPUS`, ...),
+ * optionally with `.<extension>` as issued (the extension names the format for players).
+ */
+export const renditionOfSegment = (segment: string) => /^([A-Za-z0-9_]+)(?:\.[a-z0-9]{1,8})?$/.exec(segment)?.[1]
 
 /** A file extension for a media type, as players and the `mediaFormats` filter read it from a URL path. */
 export function extensionOf(contentType: string): string {
@@ -76,12 +79,12 @@ export type MediaUrlSigner = ReturnType<typeof createMediaUrlSigner>
 export const withoutSignature = (url: string) => url.replace(/([?&]signature=)[^&#]*/gi, '$1REDACTED')
 
 /**
- * Where stored media goes in the recording JSON that PostgreSQL builds: a `mediaUri` holding this mark, the storage key
- * and the media type, which `createPlaybackUrls` replaces with a URL. The mark is random per process, so no value a
+ * Where stored media goes in the recording JSON that PostgreSQL builds: a `mediaUri` holding this mark, the rendition
+ * (`S`, or the format it was made in), the storage key and the media type, which `createPlaybackUrls` replaces with a URL. The mark is random per process, so no value a
  * client stored (a linked mediaUri) can pass for one.
  */
 export const STORED_MEDIA_MARK = `stored-media:${randomBytes(12).toString('hex')}:`
-const MARKED = new RegExp(`"${STORED_MEDIA_MARK}([A-Za-z0-9._/-]+) ([a-z0-9.+/-]+)"`, 'g')
+const MARKED = new RegExp(`"${STORED_MEDIA_MARK}([A-Za-z0-9_]+) ([A-Za-z0-9._/-]+) ([a-z0-9.+/-]+)"`, 'g')
 
 /**
  * Playback URLs of stored media. Expiry is rounded down to the minute, so every read within one minute hands out the
@@ -96,14 +99,23 @@ export function createPlaybackUrls({ signer, storage, ttlMinutes }: {
 }) {
   const expiryAt = (now: number, minutes: number) => new Date(Math.floor(now / 60_000) * 60_000 + minutes * 60_000)
 
-  async function urlOf(storageKey: string, contentType: string, expiresAt: Date): Promise<string> {
+  async function urlOf(rendition: string, storageKey: string, contentType: string, expiresAt: Date): Promise<string> {
     if (storage.presign) return storage.presign(storageKey, { expiresAt, contentType })
     const [organizationId = '', recordingId = ''] = storageKey.split('/')
-    return signer.sign({ organizationId, recordingId, rendition: `${STORED_RENDITION}.${extensionOf(contentType)}`, expiresAt })
+    return signer.sign({ organizationId, recordingId, rendition: `${rendition}.${extensionOf(contentType)}`, expiresAt })
   }
 
   return {
     ttlMinutes,
+
+    /**
+     * A URL that reads stored bytes for `ttlMinutes` (expiry rounded down to the minute, as in `resolve`): `rendition`
+     * names them on the media route (`S` for the stored original of the recording the key belongs to).
+     */
+    async urlFor(stored: { rendition: string; storageKey: string; contentType: string }, ttlMinutes: number, now = Date.now()): Promise<{ url: string; expiresAt: Date }> {
+      const expiresAt = expiryAt(now, ttlMinutes)
+      return { url: await urlOf(stored.rendition, stored.storageKey, stored.contentType, expiresAt), expiresAt }
+    },
 
     /**
      * The recording JSON with the marks of stored media replaced by playback URLs valid for `ttlMinutes`, and the expiry
@@ -113,7 +125,7 @@ export function createPlaybackUrls({ signer, storage, ttlMinutes }: {
       if (!json.includes(STORED_MEDIA_MARK)) return { json }
       const expiresAt = expiryAt(now, ttlMinutes)
       const marks = [...json.matchAll(MARKED)]
-      const urls = await Promise.all(marks.map(([, key = '', type = '']) => urlOf(key, type, expiresAt)))
+      const urls = await Promise.all(marks.map(([, rendition = '', key = '', type = '']) => urlOf(rendition, key, type, expiresAt)))
       let index = 0
       return { json: json.replace(MARKED, () => JSON.stringify(urls[index++])), expires: expiresAt.getTime() / 1000 }
     },

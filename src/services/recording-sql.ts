@@ -84,7 +84,7 @@ const recordingMembers = (s: Sources) => `
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
     FROM (SELECT key, media_uri, waveform_data FROM ${s.media_results} WHERE recording_id = r.id
-      UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}' || storage_key || ' ' || content_type, NULL
+      UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}${STORED_RENDITION} ' || storage_key || ' ' || content_type, NULL
       FROM stored_media WHERE recording_id = r.id AND archived_at IS NULL) m) END,
   'estimatedTranscodeTimeMs', r.estimated_transcode_time_ms, 'actualTranscodeTimeMs', r.actual_transcode_time_ms,
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
