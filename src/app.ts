@@ -34,6 +34,7 @@ import { uploadRoutes } from './routes/uploads.js'
 import { settingsRoutes } from './routes/settings.js'
 import { deletionProtectionRoutes } from './routes/deletion-protection.js'
 import { retentionQueryRoutes } from './routes/retention-query.js'
+import { batchDownloadRoutes } from './routes/batch-downloads.js'
 import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
 import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
@@ -225,6 +226,7 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     await api.register(settingsRoutes)
     await api.register(deletionProtectionRoutes)
     await api.register(retentionQueryRoutes)
+    await api.register(batchDownloadRoutes)
   })
   return app
 }

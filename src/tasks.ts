@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
+import { defineBatchDownloadTasks } from './services/batch-download-service.js'
 
 /** The text member `name` of a job payload (payloads are written by SQL and by this service only). */
 function text(payload: unknown, name: string): string {
@@ -109,4 +110,6 @@ export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RE
     // Not awaited: a database that is away must not hold up readiness (cron restores the chain once it is back).
     retention.queue(0, 'preserve').catch((error: unknown) => log.warn({ err: error }, 'retention sweep not queued at start'))
   })
+
+  defineBatchDownloadTasks(app)
 }

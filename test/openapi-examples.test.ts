@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { EXAMPLE_BATCH_ID } from '../src/schemas/batch-downloads.js'
 import { EXAMPLE_IDS } from '../src/schemas/common.js'
 import { STORED_RENDITION } from '../src/services/media-urls.js'
 import { DEFAULT_ORGANIZATION_ID } from '../src/services/organizations.js'
@@ -155,6 +156,10 @@ describe('OpenAPI examples, sent as Swagger UI sends them', () => {
       if (call.operationId === 'postConversationRecording' && res.statusCode === 201) {
         const created = res.json<{ id: string }>()
         await ctx.sql.query('UPDATE recordings SET id = $1 WHERE id = $2', [EXAMPLE_IDS.recordingId, created.id])
+      }
+      // Likewise the batch the submission example made is the one the documented GET asks for.
+      if (call.operationId === 'postRecordingBatchrequests' && res.statusCode === 200) {
+        await ctx.sql.query('UPDATE batch_downloads SET id = $1 WHERE id = $2', [EXAMPLE_BATCH_ID, res.json<{ id: string }>().id])
       }
     }
   })

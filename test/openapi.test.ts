@@ -60,6 +60,8 @@ describe('OpenAPI document', () => {
         'POST /api/v2/recordings/deletionprotection',
         'PUT /api/v2/recordings/deletionprotection',
         'GET /api/v2/recordings/retention/query',
+        'POST /api/v2/recording/batchrequests',
+        'GET /api/v2/recording/batchrequests/{jobId}',
       ].sort(),
     )
     for (const operation of operations) {

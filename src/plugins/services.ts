@@ -13,6 +13,7 @@ import { createUploadService, type UploadService } from '../services/upload-serv
 import { createSettingsService, type SettingsService } from '../services/settings-service.js'
 import { createDeletionProtectionService, type DeletionProtectionService } from '../services/deletion-protection-service.js'
 import { createRetentionService, type RetentionService } from '../services/retention-service.js'
+import { createBatchDownloadService, type BatchDownloadService } from '../services/batch-download-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,11 +30,13 @@ declare module 'fastify' {
       playback: PlaybackUrls
       /** Resumable (tus) uploads of media, kept under DATA_DIR/uploads until complete. */
       uploads: UploadService
-      /** Recording settings per organization; the playback URL lifetime is cached for SETTINGS_CACHE_MS. */
+      /** Recording settings per organization; the URL lifetimes are cached for SETTINGS_CACHE_MS. */
       settings: SettingsService
       /** Deletion protection (legal hold) of conversations. */
       deletionProtection: DeletionProtectionService
       retention: RetentionService
+      /** Batch download requests, resolved by a background job; their URLs are signed when read. */
+      batchDownloads: BatchDownloadService
     }
   }
 }
@@ -52,6 +55,7 @@ export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Ui
       settings,
       deletionProtection: createDeletionProtectionService({ prisma: app.prisma }),
       retention: createRetentionService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
+      batchDownloads: createBatchDownloadService({ prisma: app.prisma, playback, urlTtlMinutes: settings.batchDownloadUrlTtlMinutes }),
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
       media,

@@ -4,9 +4,12 @@ import { ForbiddenError, InvalidRequestError, NotFoundError } from '../errors.js
 import type { RecordingSettings } from '../schemas/settings.js'
 import { PLAYBACK_URL_TTL_MINUTES } from './media-urls.js'
 
+/** Lifetime of a batch download URL for an organization without settings (its `recordingBatchDownloadUrlTtl` default). */
+export const BATCH_DOWNLOAD_URL_TTL_MINUTES = 60
+
 /**
- * How long an instance reuses an organization's playback URL lifetime. A change made through another instance reaches
- * this one within that time; the instance that made it uses it at once.
+ * How long an instance reuses an organization's URL lifetimes (playback, batch download). A change made through another
+ * instance reaches this one within that time; the instance that made it uses it at once.
  */
 export const SETTINGS_CACHE_MS = 10_000
 
@@ -38,11 +41,26 @@ const notStored = (organizationId: string) =>
 
 /** The recording settings of each organization (GET/PUT /api/v2/recording/settings). */
 export function createSettingsService({ prisma }: { prisma: PrismaClient }) {
-  const playbackTtls = new Map<string, { minutes: number; until: number }>()
-  const remember = (organizationId: string, minutes: number) => {
+  type UrlTtls = { playback: number; batchDownload: number; until: number }
+  const urlTtls = new Map<string, UrlTtls>()
+  const remember = (organizationId: string, row: Pick<SettingsRow, 'recordingPlaybackUrlTtl' | 'recordingBatchDownloadUrlTtl'> | null): UrlTtls => {
     // Organizations are few; the bound only keeps a flood of distinct ids from growing the map without end.
-    if (playbackTtls.size >= 10_000) playbackTtls.clear()
-    playbackTtls.set(organizationId, { minutes, until: Date.now() + SETTINGS_CACHE_MS })
+    if (urlTtls.size >= 10_000) urlTtls.clear()
+    const ttls = {
+      playback: row?.recordingPlaybackUrlTtl ?? PLAYBACK_URL_TTL_MINUTES,
+      batchDownload: row?.recordingBatchDownloadUrlTtl ?? BATCH_DOWNLOAD_URL_TTL_MINUTES,
+      until: Date.now() + SETTINGS_CACHE_MS,
+    }
+    urlTtls.set(organizationId, ttls)
+    return ttls
+  }
+  const urlTtlsOf = async (organizationId: string): Promise<UrlTtls> => {
+    const cached = urlTtls.get(organizationId)
+    if (cached && cached.until > Date.now()) return cached
+    const row = await prisma.recordingSettings.findUnique({
+      where: { organizationId }, select: { recordingPlaybackUrlTtl: true, recordingBatchDownloadUrlTtl: true },
+    })
+    return remember(organizationId, row)
   }
 
   return {
@@ -81,18 +99,18 @@ export function createSettingsService({ prisma }: { prisma: PrismaClient }) {
         const { maxAllowedRestorationsForOrg: _max, remainingRestorationsAllowedForOrg: _remaining, ...data } = next
         return tx.recordingSettings.update({ where: { organizationId }, data })
       })
-      remember(organizationId, saved.recordingPlaybackUrlTtl)
+      remember(organizationId, saved)
       return toSettings(saved)
     },
 
     /** Minutes the organization's playback URLs stay valid; read at most every SETTINGS_CACHE_MS per instance. */
     async playbackUrlTtlMinutes(organizationId: string): Promise<number> {
-      const cached = playbackTtls.get(organizationId)
-      if (cached && cached.until > Date.now()) return cached.minutes
-      const row = await prisma.recordingSettings.findUnique({ where: { organizationId }, select: { recordingPlaybackUrlTtl: true } })
-      const minutes = row?.recordingPlaybackUrlTtl ?? PLAYBACK_URL_TTL_MINUTES
-      remember(organizationId, minutes)
-      return minutes
+      return (await urlTtlsOf(organizationId)).playback
+    },
+
+    /** Minutes the organization's batch download URLs stay valid; cached as `playbackUrlTtlMinutes` is. */
+    async batchDownloadUrlTtlMinutes(organizationId: string): Promise<number> {
+      return (await urlTtlsOf(organizationId)).batchDownload
     },
   }
 }
