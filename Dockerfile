@@ -35,9 +35,11 @@ COPY prisma ./prisma
 USER node
 CMD ["npm", "run", "db:deploy"]
 
-# prisma/ ships too: the readiness probe compares its migrations with the ones applied.
+# prisma/ ships too: the readiness probe compares its migrations with the ones applied. ffmpeg is Debian's, newer than
+# the static build npm installs (an optional dependency, left out above).
 FROM base AS runtime
-ENV HOST=0.0.0.0 PORT=3000 NODE_ENV=production
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
+ENV HOST=0.0.0.0 PORT=3000 NODE_ENV=production FFMPEG_PATH=/usr/bin/ffmpeg
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json prisma.config.ts ./
 COPY prisma ./prisma

@@ -7,6 +7,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { publicBaseUrl, type Config } from './config.js'
 import { InvalidRequestError } from './errors.js'
 import auth, { authenticate, authorize } from './plugins/auth.js'
@@ -42,6 +43,7 @@ import { loadSigningKey } from './services/signing-key-service.js'
 import { createMediaStorage } from './storage/media-storage.js'
 import { UPLOADS_PATH } from './services/upload-service.js'
 import { defineTasks } from './tasks.js'
+import { ffmpegPath } from './media/ffmpeg.js'
 
 export interface AppOptions {
   config: Config
@@ -197,6 +199,11 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     mediaMaxBytes: config.MEDIA_MAX_BYTES,
     dataDir: config.DATA_DIR,
     uploadExpiryHours: config.UPLOAD_EXPIRY_HOURS,
+    transcode: {
+      ffmpeg: ffmpegPath(config.FFMPEG_PATH),
+      timeoutMs: config.TRANSCODE_TIMEOUT_MS,
+      concurrency: config.TRANSCODE_CONCURRENCY ?? Math.max(1, availableParallelism() - 1),
+    },
   })
   await app.register(jobs, { databaseUrl, connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, concurrency: config.JOB_CONCURRENCY })
   defineTasks(app, config)

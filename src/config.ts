@@ -138,6 +138,19 @@ export const ConfigSchema = Type.Object({
     default: 4,
     description: 'Background jobs (media removal, reconciliation) this instance runs at once; 0: it runs none and only serves. Instances on one database share the jobs.',
   }),
+  FFMPEG_PATH: Type.Optional(Type.String({
+    description: 'The ffmpeg that makes renditions and waveforms. Unset: the static build installed by npm (@ffmpeg-installer/ffmpeg).',
+  })),
+  TRANSCODE_CONCURRENCY: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    description: 'ffmpeg processes (transcodes, waveforms) this instance runs at once; more wait their turn. Unset: one less than the CPUs, at least one.',
+  })),
+  TRANSCODE_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    default: 1_800_000,
+    description: 'Longest one ffmpeg run may take; then it is killed and the rendition fails (TRANSCODING_FAILED).',
+  }),
   MEDIA_RECONCILE_GRACE_MINUTES: Type.Integer({
     minimum: 1,
     default: 60,

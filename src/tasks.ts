@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
+import { AUDIO_FORMATS, type MediaFormat } from './schemas/recording.js'
+import { TRANSCODE_TASK } from './services/rendition-service.js'
 import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
 import { defineBatchDownloadTasks } from './services/batch-download-service.js'
 
@@ -10,9 +12,11 @@ function text(payload: unknown, name: string): string {
   return value
 }
 
+const isMediaFormat = (value: string): value is MediaFormat => (AUDIO_FORMATS as readonly string[]).includes(value)
+
 /** Every background task of the service, and when the periodic ones run. */
 export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RECONCILE_GRACE_MINUTES' | 'RETENTION_SWEEP_SECONDS' | 'RETENTION_BATCH_SIZE'>): void {
-  const { media, uploads } = app.services
+  const { media, uploads, renditions } = app.services
   const log = app.log.child({ component: 'jobs' })
 
   // Queued by the delete of a stored_media row (see the media_removal_jobs migration).
@@ -25,7 +29,24 @@ export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RE
   app.jobs.define('media.reconcile', async () => {
     const before = new Date(Date.now() - config.MEDIA_RECONCILE_GRACE_MINUTES * 60_000)
     const removed = await media.reconcile(before)
-    log.info({ ...removed, before: before.toISOString() }, 'media storage reconciled')
+    const scratch = await renditions.removeAbandoned(before)
+    log.info({ ...removed, scratch, before: before.toISOString() }, 'media storage reconciled')
+  })
+
+  // Queued with a PENDING rendition (a request for media in a format it is not made in yet).
+  app.jobs.define(TRANSCODE_TASK, async (payload, { lastAttempt }) => {
+    const [recordingId, format] = [text(payload, 'recordingId'), text(payload, 'format')]
+    if (!isMediaFormat(format)) throw new Error(`job payload with an unknown format: ${JSON.stringify(payload)}`)
+    const outcome = await renditions.make(recordingId, format, { lastAttempt })
+    if (outcome === 'failed') log.warn({ recordingId, format }, 'rendition failed: see its error')
+    else if (outcome === 'made') log.info({ recordingId, format }, 'rendition made')
+  })
+
+  // Queued by the insert of stored media (see the renditions migration).
+  app.jobs.define('media.waveform', async (payload) => {
+    const storageKey = text(payload, 'storageKey')
+    const peaks = await renditions.computeWaveform(storageKey)
+    log.info({ storageKey, points: peaks?.length }, peaks ? 'waveform computed' : 'media gone before its waveform')
   })
   app.jobs.schedule('media.reconcile', '17 * * * *')
 

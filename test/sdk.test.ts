@@ -162,7 +162,8 @@ describe('RecordingApi against the service', () => {
       body: bytes,
     })
     expect(put.status).toBe(200)
-    const recording = await api.getConversationRecording(conversationId, uploading.id as string)
+    // Asked for in its own format, the stored file itself (test/sdk-renditions.test.ts makes the others).
+    const recording = await api.getConversationRecording(conversationId, uploading.id as string, { formatId: 'WAV' })
     expect(recording).toMatchObject({ fileState: 'AVAILABLE', outputSizeInBytes: bytes.length, outputDurationMs: 1000 })
     // On the origin the server listens on (PORT=0 took a free port).
     const mediaUri = recording.mediaUris?.S?.mediaUri ?? ''
@@ -174,8 +175,8 @@ describe('RecordingApi against the service', () => {
     const sought = await fetch(mediaUri, { headers: { range: 'bytes=8000-8999' } })
     expect(sought.status).toBe(206)
     expect(Buffer.from(await sought.arrayBuffer()).equals(bytes.subarray(8000, 9000))).toBe(true)
-    const mp3Only = await api.getConversationRecording(conversationId, uploading.id as string, { mediaFormats: ['MP3'] })
-    expect(mp3Only).not.toHaveProperty('mediaUris')
+    const asUploaded = await api.getConversationRecording(conversationId, uploading.id as string, { download: true })
+    expect(asUploaded.mediaUris?.S?.mediaUri).toMatch(/\/S\.wav\?/)
   })
 
   it('getConversationRecordings lists the conversation in order', async () => {
@@ -228,7 +229,7 @@ describe('RecordingApi against the service', () => {
       const restoring = await api.putConversationRecording(conversationId, stored.id as string, { ...archived, archiveDate: until })
       expect(restoring).toMatchObject({ fileState: 'RESTORING', restoreExpirationTime: until, archiveDate: until })
       await eventually(async () => (await api.getConversationRecording(conversationId, stored.id as string)).fileState === 'RESTORED', 'the recording is restored')
-      const restored = await api.getConversationRecording(conversationId, stored.id as string)
+      const restored = await api.getConversationRecording(conversationId, stored.id as string, { formatId: 'WAV' })
       expect(restored).toMatchObject({ fileState: 'RESTORED', restoreExpirationTime: until })
       const played = await fetch(restored.mediaUris?.S?.mediaUri ?? '')
       expect(played.status).toBe(200)

@@ -11,8 +11,11 @@ declare module 'fastify' {
 }
 
 export interface Jobs {
-  /** The handler of the jobs named `task`; registered before the app is ready. A handler that throws is retried. */
-  define(task: string, handler: (payload: unknown) => Promise<void>): void
+  /**
+   * The handler of the jobs named `task`; registered before the app is ready. A handler that throws is retried, up
+   * to the job's attempts (`lastAttempt` on the final one).
+   */
+  define(task: string, handler: (payload: unknown, job: { lastAttempt: boolean }) => Promise<void>): void
   /**
    * Queues `task` on a cron schedule (UTC, five fields): once per due time, whichever instance takes it. With `jobKey`,
    * under that key (graphile-worker job keys: one queued job per key); `priority`: lower runs first.
@@ -48,7 +51,7 @@ export default fp<JobsOptions>(
     app.decorate('jobs', {
       define(task, handler) {
         if (started) throw new Error(`job task ${task} defined after the job runner started`)
-        taskList[task] = (payload) => handler(payload)
+        taskList[task] = (payload, helpers) => handler(payload, { lastAttempt: helpers.job.attempts >= helpers.job.max_attempts })
       },
       schedule(task, match, options) {
         if (started) throw new Error(`job schedule of ${task} set after the job runner started`)

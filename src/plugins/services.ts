@@ -10,6 +10,7 @@ import { createCursorCodec } from '../services/cursor.js'
 import { createRecordingService, type RecordingService } from '../services/recording-service.js'
 import { createSearchService, type SearchService } from '../services/search-service.js'
 import { createUploadService, type UploadService } from '../services/upload-service.js'
+import { createRenditionService, type RenditionService } from '../services/rendition-service.js'
 import { createSettingsService, type SettingsService } from '../services/settings-service.js'
 import { createDeletionProtectionService, type DeletionProtectionService } from '../services/deletion-protection-service.js'
 import { createRetentionService, type RetentionService } from '../services/retention-service.js'
@@ -30,6 +31,8 @@ declare module 'fastify' {
       playback: PlaybackUrls
       /** Resumable (tus) uploads of media, kept under DATA_DIR/uploads until complete. */
       uploads: UploadService
+      /** Renditions of stored media in other formats, and waveforms, made by ffmpeg in jobs. */
+      renditions: RenditionService
       /** Recording settings per organization; the URL lifetimes are cached for SETTINGS_CACHE_MS. */
       settings: SettingsService
       /** Deletion protection (legal hold) of conversations. */
@@ -42,14 +45,16 @@ declare module 'fastify' {
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string | (() => string); storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number }>(
-  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours }) => {
+export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string | (() => string); storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number; transcode: { ffmpeg: string; timeoutMs: number; concurrency: number } }>(
+  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours, transcode }) => {
     const mediaUrls = createMediaUrlSigner({ key: mediaUrlKey, baseUrl: publicBaseUrl })
     const settings = createSettingsService({ prisma: app.prisma })
     const playback = createPlaybackUrls({ signer: mediaUrls, storage, ttlMinutes: settings.playbackUrlTtlMinutes })
     const media = createMediaService({ prisma: app.prisma, storage, playback, maxBytes: mediaMaxBytes })
+    const renditions = createRenditionService({ prisma: app.prisma, storage, ...transcode, scratch: path.join(dataDir, 'transcode') })
     app.decorate('services', {
-      recordings: createRecordingService({ prisma: app.prisma, playback }),
+      recordings: createRecordingService({ prisma: app.prisma, playback, renditions }),
+      renditions,
       annotations: createAnnotationService({ prisma: app.prisma }),
       search: createSearchService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
       settings,

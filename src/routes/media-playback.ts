@@ -64,7 +64,7 @@ export function attachment(fileName: string | undefined): string {
 const Params = Type.Object({
   organizationId: Type.String({ minLength: 1, maxLength: 128, description: 'The organization of the recording.', examples: [DEFAULT_ORGANIZATION_ID] }),
   recordingId: Type.String({ minLength: 1, maxLength: 128, description: 'The recording.', examples: [EXAMPLE_IDS.recordingId] }),
-  rendition: Type.String({ minLength: 1, maxLength: 64, description: `The rendition (\`${STORED_RENDITION}\`: the stored media), with the extension of its format as issued.`, examples: [`${STORED_RENDITION}.wav`] }),
+  rendition: Type.String({ minLength: 1, maxLength: 64, description: `The rendition (\`${STORED_RENDITION}\`: the stored original; a format such as \`MP3\`: made from it), with the extension of its format as issued.`, examples: [`${STORED_RENDITION}.wav`] }),
 })
 
 const Query = Type.Object({
@@ -134,10 +134,12 @@ export const mediaPlaybackRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { expires, signature, download, fileName } = request.query
     const verdict = mediaUrls.verify({ organizationId, recordingId, rendition, expires, signature })
     if (!verdict.ok) throw new MediaUrlRefusedError(verdict.reason)
-    const stored = renditionOfSegment(rendition) === STORED_RENDITION ? await media.stored(organizationId, recordingId) : undefined
+    const name = renditionOfSegment(rendition)
+    const stored = name ? await media.stored(organizationId, recordingId, name) : undefined
     if (!stored) throw new NotFoundError('Media', `${recordingId}/${rendition}`)
 
-    const etag = `"${stored.sha256.toString('base64url')}"`
+    // Stored bytes never change: an original is named by its digest, a rendition by its key (one per rendition made).
+    const etag = `"${stored.sha256 ? stored.sha256.toString('base64url') : stored.storageKey.split('/').pop()}"`
     const ifRange = request.headers['if-range']
     // A strong comparison: a weak or other validator, or a date (no Last-Modified is sent), never matches.
     const rangeApplies = ifRange === undefined || ifRange.trim() === etag

@@ -61,21 +61,32 @@ export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getConversationRecordings',
       ...requireAny(REQUIRES.viewRecordings),
       summary: 'Get all recordings of a conversation',
-      description: 'Bare array, oldest first. A conversation without recordings is unknown: 404.',
+      description:
+        'Bare array, oldest first, with stored media in the wanted format (formatId, default WEBM, or mediaFormats). ' +
+        'Renditions not made yet are made in the background and waited for up to maxWaitMs (at most 10 s); 202 when ' +
+        'some are still being made then (those recordings have no mediaUris yet: ask again). A conversation without ' +
+        'recordings is unknown: 404.',
       tags,
       params: ConversationParams,
       querystring: ListRecordingsQuery,
-      response: { 200: RecordingListSchema, ...READ_ERRORS },
+      response: { 200: RecordingListSchema, 202: RecordingListSchema, ...READ_ERRORS },
     },
-  }, async (request, reply) =>
-    sendBody(reply, await recordings.listByConversation(request.organizationId, request.params.conversationId, request.query)))
+  }, async (request, reply) => {
+    const { body, ready } = await recordings.listByConversation(request.organizationId, request.params.conversationId, request.query)
+    return sendBody(reply.code(ready ? 200 : 202), body)
+  })
 
   app.get('/:recordingId', {
     schema: {
       operationId: 'getConversationRecording',
       ...requireAny(REQUIRES.viewRecordings),
       summary: 'Get a recording',
-      description: '200 when the media is ready or not applicable; 202 with the metadata and no mediaUris while it is uploading.',
+      description:
+        '200 when the media is ready in the wanted format (formatId, default WEBM; or any of mediaFormats; ' +
+        'download=true: as stored) or not applicable. 202 with the metadata, no mediaUris and an ' +
+        'estimatedTranscodeTimeMs while it is uploading or being made into that format (made from the stored original ' +
+        'in the background, then kept): ask again. Media that cannot be made into it answers 200 without mediaUris and ' +
+        'with recordingErrorStatus TRANSCODING_FAILED.',
       tags,
       params: RecordingParams,
       querystring: GetRecordingQuery,

@@ -38,7 +38,8 @@ export const MEDIA_SUBTYPES = ['Trunk', 'Station', 'Consult', 'Screen', 'Snippet
 export const FILE_STATES = ['ARCHIVED', 'AVAILABLE', 'DELETED', 'RESTORED', 'RESTORING', 'UPLOADING', 'ERROR'] as const
 export const ARCHIVE_MEDIUMS = ['CLOUDARCHIVE'] as const
 export const RECORDING_FILE_ROLES = ['CUSTOMER_EXPERIENCE', 'ADHOC'] as const
-export const RECORDING_ERROR_STATUSES = ['EMAIL_TRANSCRIPT_TOO_LARGE'] as const
+/** TRANSCODING_FAILED (this store): the stored media could not be made into the format asked for. */
+export const RECORDING_ERROR_STATUSES = ['EMAIL_TRANSCRIPT_TOO_LARGE', 'TRANSCODING_FAILED'] as const
 export const ANNOTATION_REASONS = ['Hold', 'SecurePause', 'FlowOrQueue', 'Pause'] as const
 export const CHAT_BODY_TYPES = [
   'STANDARD', 'ACTIVITY', 'TYPING', 'NOTICE', 'MEMBERJOIN', 'MEMBERLEAVE', 'MEDIAREQUEST',

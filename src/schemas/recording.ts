@@ -332,12 +332,15 @@ export const AUDIO_FORMATS = ['WAV', 'WEBM', 'WAV_ULAW', 'OGG_VORBIS', 'OGG_OPUS
 
 const recordingViewQuery = {
   formatId: Opt(StringEnum([...AUDIO_FORMATS, 'NONE'], {
-    description: 'NONE leaves mediaUris out. Other values are accepted; media is listed as stored, not transcoded. Default WEBM.',
+    description:
+      'The format of stored media in mediaUris (default WEBM): as stored when it is that format, else made from it ' +
+      '(202 until made; then kept). NONE leaves mediaUris out. Media linked at ingest is listed as it is.',
   })),
   mediaFormats: Opt(Type.Array(StringEnum(AUDIO_FORMATS), {
     description:
-      'Comma-joined or repeated. Lists only renditions in these formats: a rendition\'s format is its key when the ' +
-      'key names one (WAV, WEBM, ...), else its file extension.',
+      'Comma-joined or repeated; takes precedence over formatId. Stored media in the first of these formats it is ' +
+      'available in at once, else made in the first (202 until made). Linked media is narrowed to these formats: ' +
+      'a link\'s format is its key when the key names one (WAV, WEBM, ...), else its file extension.',
   })),
   locale: Opt(Type.String({ pattern: '^[A-Za-z]{2}([-_][A-Za-z]{2})?$', description: 'ISO 639-1 code. Accepted; no redaction is done.' })),
 }
@@ -348,7 +351,7 @@ export const GetRecordingQuery = Type.Object({
   emailFormatId: Opt(StringEnum(['EML', 'NONE'], { description: 'NONE leaves emailTranscript out. Default EML.' })),
   chatFormatId: Opt(StringEnum(['ZIP', 'NONE'], { description: 'NONE leaves transcript (chat) out. Default ZIP.' })),
   messageFormatId: Opt(StringEnum(['ZIP', 'NONE'], { description: 'NONE leaves messagingTranscript out. Default ZIP.' })),
-  download: Opt(Type.Boolean({ description: 'Accepted; this store serves media links as stored and packages no download file.' })),
+  download: Opt(Type.Boolean({ description: 'true: stored media as it was uploaded, whatever its format (no rendition is made).' })),
   fileName: Opt(Text(255, 'Accepted with download; no file is produced.')),
 })
 export type GetRecordingQuery = Static<typeof GetRecordingQuery>
@@ -358,7 +361,9 @@ export const ListRecordingsQuery = Type.Object({
   maxWaitMs: Opt(Type.Integer({
     minimum: 0,
     maximum: 600_000,
-    description: 'Accepted; the store answers at once, since nothing it holds becomes ready by waiting. Default 5000.',
+    description:
+      'How long the answer may wait for renditions being made, in ms (default 5000; at most 10000 is waited, under ' +
+      'the SDK\'s 16 s timeout). Those still being made then have no mediaUris, and the answer is 202.',
   })),
   includePauseAnnotationsForScreenRecordings: Opt(Type.Boolean({
     description: 'When true, screen recordings also carry the secure-pause annotations of the audio recordings of the conversation.',

@@ -12,8 +12,15 @@ export const etagOf = (version: string, variant?: string) => `"${variant ? `${ve
  * The ETag of a recording answer: its row version, narrowed by what else the bytes depend on: the query options that
  * changed the content, the expiry of the playback URLs in it, and the organization's restoration counter it shows.
  */
-export const recordingETag = (version: string, parts: { variant?: string | undefined; expires?: number | undefined; restorations?: string | null | undefined }) =>
-  etagOf(version, [parts.variant, parts.expires && `e${parts.expires}`, parts.restorations && `r${parts.restorations}`].filter(Boolean).join('-') || undefined)
+export const recordingETag = (version: string, parts: {
+  variant?: string | undefined
+  expires?: number | undefined
+  restorations?: string | null | undefined
+  /** Its media is still being made in the wanted format, or could not be (what else the answer depends on). */
+  media?: 'pending' | 'failed' | undefined
+}) =>
+  etagOf(version, [parts.variant, parts.expires && `e${parts.expires}`, parts.restorations && `r${parts.restorations}`, parts.media?.[0]]
+    .filter(Boolean).join('-') || undefined)
 
 const ENTITY_TAG = /\s*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)/y
 

@@ -7,7 +7,9 @@ import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
 import { recordingETag } from './etag.js'
-import { extensionOf, type PlaybackUrls } from './media-urls.js'
+import { extensionOf, STORED_RENDITION, type PlaybackUrls } from './media-urls.js'
+import { formatOf } from '../media/ffmpeg.js'
+import type { MediaFormat } from '../schemas/recording.js'
 import { v7 as uuid7 } from 'uuid'
 
 /** The media types an upload may declare: audio, video, image (screen captures) and zip (bundles). */
@@ -51,14 +53,18 @@ export function sha256OfContentDigest(value: string | undefined): Buffer | undef
   return found
 }
 
-/** Duration in milliseconds, when the container states it or it can be computed from the stream's figures. */
-async function probeDurationMs(file: string): Promise<number | undefined> {
+/**
+ * Duration in milliseconds, when the container states it or it can be computed from the stream's figures, and the
+ * Genesys format the media already is (see formatOf).
+ */
+async function probe(file: string): Promise<{ durationMs?: number | undefined; format?: MediaFormat | undefined }> {
   try {
     const { format } = await parseFile(file, { duration: true, skipCovers: true })
-    return format.duration !== undefined && Number.isFinite(format.duration) ? Math.round(format.duration * 1000) : undefined
+    const durationMs = format.duration !== undefined && Number.isFinite(format.duration) ? Math.round(format.duration * 1000) : undefined
+    return { durationMs, format: formatOf(format) }
   } catch {
     // Not a format music-metadata reads (an image, a zip): no duration.
-    return undefined
+    return {}
   }
 }
 
@@ -71,12 +77,12 @@ export interface Upload {
   body: Readable
 }
 
-/** What a reader of stored media needs to answer: where the bytes are, their type, size and SHA-256. */
+/** What a reader of stored media needs to answer: where the bytes are, their type, size and SHA-256 (of originals). */
 export interface StoredMediaInfo {
   storageKey: string
   contentType: string
   size: number
-  sha256: Buffer
+  sha256?: Buffer | undefined
 }
 
 /** How long a lookup of stored media is reused by playback, and how many are kept. */
@@ -87,22 +93,28 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
   const recentlyStored = new Map<string, { info: StoredMediaInfo; until: number }>()
   return {
     /**
-     * The stored media of an organization's recording, or undefined when it has none (or the ids cannot exist). Players
-     * read in many small ranges, so what was found is remembered for a few seconds (stored media never changes): a
-     * deleted recording's URLs stop working within STORED_MEDIA_CACHE_MS.
+     * Stored media of an organization's recording: its original (`rendition` STORED_RENDITION) or a rendition made
+     * from it (its format), or undefined when there is none (or the ids cannot exist). Players read in many small
+     * ranges, so what was found is remembered for a few seconds (stored bytes never change): a deleted recording's URLs
+     * stop working within STORED_MEDIA_CACHE_MS.
      */
-    async stored(organizationId: string, recordingId: string): Promise<StoredMediaInfo | undefined> {
+    async stored(organizationId: string, recordingId: string, rendition: string = STORED_RENDITION): Promise<StoredMediaInfo | undefined> {
       if (!isUuid(organizationId) || !isUuid(recordingId)) return undefined
-      const cacheKey = `${organizationId}/${recordingId}`
+      const cacheKey = `${organizationId}/${recordingId}/${rendition}`
       const cached = recentlyStored.get(cacheKey)
       if (cached && cached.until > Date.now()) return cached.info
-      const found = await prisma.storedMedia.findFirst({
-        // Archived media is kept, not played.
-        where: { recordingId, recording: { organizationId }, archivedAt: null },
-        select: { storageKey: true, contentType: true, sizeInBytes: true, sha256: true },
-      })
+      // Archived media is kept, not played.
+      const [found] = rendition === STORED_RENDITION
+        ? await prisma.$queryRaw<{ storage_key: string; content_type: string; size: bigint; sha256: string | null }[]>`
+            SELECT m.storage_key, m.content_type, m.size_in_bytes AS size, encode(m.sha256, 'base64') AS sha256 FROM stored_media m JOIN recordings r ON r.id = m.recording_id
+            WHERE m.recording_id = ${recordingId}::uuid AND r.organization_id = ${organizationId}::uuid AND m.archived_at IS NULL`
+        : await prisma.$queryRaw<{ storage_key: string; content_type: string; size: bigint; sha256: string | null }[]>`
+            SELECT d.storage_key, d.content_type, d.size_in_bytes AS size, NULL::text AS sha256
+            FROM renditions d JOIN stored_media m USING (recording_id) JOIN recordings r ON r.id = m.recording_id
+            WHERE d.recording_id = ${recordingId}::uuid AND d.format = ${rendition} AND d.state = 'READY'
+              AND r.organization_id = ${organizationId}::uuid AND m.archived_at IS NULL`
       if (!found) return undefined
-      const info = { storageKey: found.storageKey, contentType: found.contentType, size: Number(found.sizeInBytes), sha256: Buffer.from(found.sha256) }
+      const info = { storageKey: found.storage_key, contentType: found.content_type, size: Number(found.size), sha256: found.sha256 ? Buffer.from(found.sha256, 'base64') : undefined }
       // Oldest first: a Map keeps insertion order, so the first key is the one to drop.
       recentlyStored.delete(cacheKey)
       recentlyStored.set(cacheKey, { info, until: Date.now() + STORED_MEDIA_CACHE_MS })
@@ -138,8 +150,9 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
     async reconcile(before: Date): Promise<{ unnamed: number; abandoned: number }> {
       let unnamed = 0
       const removeUnnamed = async (keys: string[]) => {
-        const named = await prisma.storedMedia.findMany({ where: { storageKey: { in: keys } }, select: { storageKey: true } })
-        const keep = new Set(named.map((row) => row.storageKey))
+        const named = await prisma.$queryRaw<{ storage_key: string }[]>`SELECT storage_key FROM stored_media WHERE storage_key = ANY(${keys})
+          UNION ALL SELECT storage_key FROM renditions WHERE storage_key = ANY(${keys})`
+        const keep = new Set(named.map((row) => row.storage_key))
         for (const key of keys.filter((k) => !keep.has(k))) {
           await storage.delete(key)
           unnamed += 1
@@ -184,7 +197,7 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
       // A key of its own per upload: two racing uploads never write the same file, and the loser's bytes are removed.
       // The extension names the format for whoever reads the key (an S3 console, a presigned URL's path).
       const storageKey = mediaKey(key.organizationId, recording.id, `${uuid7()}.${extensionOf(declared)}`)
-      let durationMs: number | undefined
+      let probed: Awaited<ReturnType<typeof probe>> = {}
       const written = await storage.write(storageKey, body, {
         maxBytes,
         expectedSha256,
@@ -194,9 +207,10 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
           if (!typesAgree(declared, sniffed.mime)) {
             throw new UnsupportedMediaTypeError(`The bytes are ${sniffed.mime} (.${sniffed.ext}), not ${declared} as Content-Type says`)
           }
-          durationMs = await probeDurationMs(file)
+          probed = await probe(file)
         },
       })
+      const { durationMs, format } = probed
       let stored
       try {
         stored = await prisma.$transaction(async (tx) => {
@@ -217,6 +231,7 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
               sizeInBytes: BigInt(written.size),
               sha256: new Uint8Array(written.sha256),
               durationMs: durationMs ?? null,
+              format: format ?? null,
             },
           })
           const stored = await selectRecording(tx, key)

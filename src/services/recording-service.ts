@@ -3,18 +3,19 @@ import type { FileState, Prisma, PrismaClient } from '../generated/prisma/client
 import { REQUIRES } from '../auth/permissions.js'
 import { DomainError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError } from '../errors.js'
 import type {
-  ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, Recording, UpdateRecording,
+  ChatMessage, CreateRecording, EmailMessage, GetRecordingQuery, ListRecordingsQuery, MediaFormat, Recording, UpdateRecording,
 } from '../schemas/recording.js'
 import { compact, recordingSelfUri, toStoredUser } from './recording-mapper.js'
 import { applyView, withScreenPauses } from './recording-view.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import {
-  insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type IngestRows,
+  insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type Formats, type IngestRows,
 } from './recording-sql.js'
 import { v7 as uuid7 } from 'uuid'
 import { assertIfMatch, recordingETag, type IfMatch } from './etag.js'
 import type { HeldClaim } from './idempotency-service.js'
 import type { PlaybackUrls } from './media-urls.js'
+import type { RenditionService } from './rendition-service.js'
 import { assertDeleteDateKept, DeletionProtectedError, isDeletionProtected } from './deletion-protection-service.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
@@ -207,6 +208,20 @@ export type Body<T> = { json: string } | { value: T }
 
 type ViewOptions = GetRecordingQuery & ListRecordingsQuery
 
+/** Genesys: the default format of media in answers. */
+export const DEFAULT_FORMAT: MediaFormat = 'WEBM'
+
+/**
+ * The formats stored media is wanted in, as the options ask: `mediaFormats` (any of them) over `formatId` (default
+ * WEBM); NONE: none; `download=true`: the media as stored, unchanged.
+ */
+export function wantedFormats(o: Partial<ViewOptions>): Formats {
+  if (o.mediaFormats?.length) return o.mediaFormats
+  if (o.download === true) return null
+  if (o.formatId === 'NONE') return []
+  return [o.formatId ?? DEFAULT_FORMAT]
+}
+
 /** Whether applyView / withScreenPauses would change anything beyond what the SQL already does. */
 const changesContent = (o: ViewOptions) =>
   o.formatId === 'NONE' || (o.mediaFormats?.length ?? 0) > 0 || o.chatFormatId === 'NONE' || o.emailFormatId === 'NONE' ||
@@ -216,13 +231,18 @@ const changesContent = (o: ViewOptions) =>
  * The variant part of a recording's ETag: the options that change the content, hashed. Options that change nothing
  * (download, locale, ...) share the plain representation's ETag.
  */
-const variantOf = (o: GetRecordingQuery) =>
-  changesContent(o)
-    ? createHash('sha256')
-        .update(JSON.stringify([o.formatId === 'NONE', o.mediaFormats ?? [], o.chatFormatId === 'NONE', o.emailFormatId === 'NONE', o.messageFormatId === 'NONE']))
+function variantOf(o: GetRecordingQuery, formats: Formats): string | undefined {
+  const plain = formats?.length === 1 && formats[0] === DEFAULT_FORMAT && !changesContent(o)
+  return plain
+    ? undefined
+    : createHash('sha256')
+        .update(JSON.stringify([formats, o.mediaFormats ?? [], o.chatFormatId === 'NONE', o.emailFormatId === 'NONE', o.messageFormatId === 'NONE']))
         .digest('base64url')
         .slice(0, 12)
-    : undefined
+}
+
+/** Whether an answer waits for its media or says it failed (part of its ETag). */
+const mediaState = (found: { pending: boolean; failed: boolean }) => (found.pending ? 'pending' : found.failed ? 'failed' : undefined)
 
 /**
  * Whether a retention PUT only restores: an archived (or restored) recording gets a later archiveDate, its deleteDate
@@ -246,7 +266,13 @@ const refuseProtected = (key: RecordingKey) => (error: unknown): never => {
 
 /** The ETag of an answer: its version, the options that narrowed it, and the expiry of the playback URLs in it. */
 
-export function createRecordingService({ prisma, playback }: { prisma: PrismaClient; playback: PlaybackUrls }) {
+export function createRecordingService({ prisma, playback, renditions }: { prisma: PrismaClient; playback: PlaybackUrls; renditions: RenditionService }) {
+  /** The recording JSON with the options' view applied and playback URLs in place of the marks of stored media. */
+  async function present<T>(json: string, options: ViewOptions, organizationId: string, view: (parsed: T) => T) {
+    const viewed = changesContent(options) ? JSON.stringify(view(JSON.parse(json) as T)) : json
+    return playback.resolve(viewed, await playback.ttlMinutes(organizationId))
+  }
+
   return {
     /**
      * Stores a recording with all its children in one statement (one multi-row insert per table; a statement is a
@@ -268,23 +294,47 @@ export function createRecordingService({ prisma, playback }: { prisma: PrismaCli
       return { id: rows.recording.id, selfUri, json, etag: recordingETag(version, { restorations }) }
     },
 
-    /** Every recording of a conversation, oldest first. A conversation without recordings is unknown here. */
-    async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<Body<Recording[]>> {
-      const selected = await selectRecordings(prisma, organizationId, conversationId)
+    /**
+     * Every recording of a conversation, oldest first, with its stored media in the wanted format. Renditions still to
+     * be made are asked for, and waited for up to `maxWaitMs` (default 5 s, at most MAX_WAIT_MS); `ready` is false when
+     * some are still being made then (their recordings have no mediaUris yet). A conversation without recordings is
+     * unknown here.
+     */
+    async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<{ body: Body<Recording[]>; ready: boolean }> {
+      const formats = wantedFormats(options)
+      let selected = await selectRecordings(prisma, organizationId, conversationId, formats)
       if (selected === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
-      const { json } = await playback.resolve(selected, await playback.ttlMinutes(organizationId))
-      if (!changesContent(options)) return { json }
-      const recordings = (JSON.parse(json) as Recording[]).map((recording) => applyView(recording, options))
-      return { value: options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(recordings) : recordings }
+      const [format] = formats ?? []
+      if (selected.pending.length > 0 && format) {
+        const wanted = selected.pending.map((recordingId) => ({ recordingId, format }))
+        await renditions.request(wanted)
+        if (await renditions.settle(wanted, options.maxWaitMs ?? 5000)) {
+          selected = (await selectRecordings(prisma, organizationId, conversationId, formats)) ?? { json: '[]', pending: [] }
+        }
+      }
+      const { json } = await present<Recording[]>(selected.json, options, organizationId, (recordings) => {
+        const viewed = recordings.map((recording) => applyView(recording, options))
+        return options.includePauseAnnotationsForScreenRecordings ? withScreenPauses(viewed) : viewed
+      })
+      return { body: { json }, ready: selected.pending.length === 0 }
     },
 
-    /** One recording; `ready` is false while its media is still uploading (Genesys answers 202 then). */
+    /**
+     * One recording, with its stored media in the wanted format. `ready` is false while its media is still uploading,
+     * or being made into that format (asked for here when it is not yet): Genesys answers 202 then, without mediaUris.
+     */
     async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean; etag: string }> {
-      const found = isUuid(key.recordingId) ? await selectRecording(prisma, key) : undefined
+      const formats = wantedFormats(options)
+      const found = isUuid(key.recordingId) ? await selectRecording(prisma, key, formats) : undefined
       if (!found) throw notFound(key)
-      const { json, expires } = await playback.resolve(found.json, await playback.ttlMinutes(key.organizationId))
-      const body = changesContent(options) ? { value: applyView(JSON.parse(json) as Recording, options) } : { json }
-      return { body, ready: !found.uploading, etag: recordingETag(found.version, { variant: variantOf(options), expires, restorations: found.restorations }) }
+      const [format] = formats ?? []
+      if (found.pending && format) await renditions.request([{ recordingId: key.recordingId, format }])
+      const { json, expires } = await present<Recording>(found.json, options, key.organizationId, (recording) => applyView(recording, options))
+      return {
+        body: { json },
+        ready: !found.uploading && !found.pending,
+        etag: recordingETag(found.version, { variant: variantOf(options, formats), expires, restorations: found.restorations, media: mediaState(found) }),
+      }
     },
 
     /** Metadata of every recording of a conversation (no transcripts, media or system annotations), as JSON text. */

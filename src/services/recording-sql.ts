@@ -2,6 +2,7 @@ import { Prisma } from '../generated/prisma/client.js'
 import { recordingSelfUri } from './recording-mapper.js'
 import { STORED_MEDIA_MARK, STORED_RENDITION } from './media-urls.js'
 import type { RecordingKey } from './recording-key.js'
+import type { MediaFormat } from '../schemas/recording.js'
 import type { HeldClaim } from './idempotency-service.js'
 
 // Every answer that carries a recording, in raw SQL through Prisma. Per request, Prisma's query compiler, its row
@@ -56,13 +57,51 @@ const RESTORATIONS = `'maxAllowedRestorationsForOrg', coalesce((SELECT o.max_all
   'remainingRestorationsAllowedForOrg', coalesce((SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o
     WHERE o.organization_id = r.organization_id), r.remaining_restorations_allowed_for_org)`
 
+/** recordingErrorStatus of a recording whose media could not be made into the wanted format (an extension value). */
+export const TRANSCODING_FAILED = 'TRANSCODING_FAILED'
+
+/** Rough cost of a transcode in ms (estimatedTranscodeTimeMs): a second, plus audio at 50x and video at 2x real time. */
+const ESTIMATE = `1000 + coalesce(s.original_duration_ms, 60000) / CASE WHEN s.original_type LIKE 'video/%' THEN 2 ELSE 50 END`
+
+/**
+ * \`s\`: the stored media of \`r\` to play, in the first format of \`f.formats\` it is available in (NULL formats: as stored;
+ * empty: none): the original itself when it already is in a wanted format (or is no audio or video, which has no
+ * formats), else a rendition made from it (READY). \`pending\`: none is, and the first wanted one is still to be made;
+ * \`failed\`: it could not be made. No row when the recording has no playable stored media (none, or archived).
+ */
+const PLAYED = `LEFT JOIN LATERAL (
+  SELECT m.waveform_data, c.rendition, c.storage_key, c.content_type, c.transcode_ms, c.duration_ms, c.size_in_bytes,
+    c.rendition <> '${STORED_RENDITION}' AS transcoded, m.duration_ms AS original_duration_ms, m.content_type AS original_type,
+    c.rendition IS NULL AND cardinality(f.formats) > 0 AND NOT x.failed AS pending,
+    c.rendition IS NULL AND cardinality(f.formats) > 0 AND x.failed AS failed
+  FROM stored_media m
+  LEFT JOIN LATERAL (
+    SELECT '${STORED_RENDITION}' AS rendition, m.storage_key, m.content_type, NULL::int AS transcode_ms, NULL::int AS duration_ms,
+      NULL::bigint AS size_in_bytes, 0 AS rank
+    WHERE f.formats IS NULL OR m.format = ANY(f.formats) OR m.content_type !~ '^(audio|video)/'
+    UNION ALL
+    SELECT d.format, d.storage_key, d.content_type, d.transcode_ms, d.duration_ms, d.size_in_bytes, array_position(f.formats, d.format)
+    FROM renditions d WHERE d.recording_id = m.recording_id AND d.format = ANY(f.formats) AND d.state = 'READY'
+    ORDER BY rank LIMIT 1) c ON true
+  CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM renditions d
+    WHERE d.recording_id = m.recording_id AND d.format = f.formats[1] AND d.state = 'FAILED') AS failed) x
+  WHERE m.recording_id = r.id AND m.archived_at IS NULL) s ON true`
+
+/** \`s\` where no stored media can exist yet (the ingest). */
+const NOT_PLAYED = `CROSS JOIN (SELECT NULL::float8[] AS waveform_data, NULL::text AS rendition, NULL::text AS storage_key,
+  NULL::text AS content_type, NULL::int AS transcode_ms, NULL::int AS duration_ms, NULL::bigint AS size_in_bytes,
+  NULL::boolean AS transcoded, NULL::int AS original_duration_ms, NULL::text AS original_type, NULL::boolean AS pending,
+  NULL::boolean AS failed) s`
+
 /**
  * Every member of a Recording but `messagingTranscript`, in schema order. The jsonb members of chat and e-mail
  * messages are sent as stored: the ingest keeps only what the response schema shows of them (reshaping them here
  * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING,
  * ARCHIVED or RESTORING, as applyView does (nothing is playable), so the common read needs no view applied in Node; a new recording
  * without media has none anyway. Stored media in the archive tier never appears. Stored media appears as
- * the rendition STORED_RENDITION with a marked mediaUri, which the service replaces with a playback URL.
+ * the rendition STORED_RENDITION with a marked mediaUri, which the service replaces with a playback URL: the media `s`
+ * chose in a wanted format (the original, or a rendition made from it). While that rendition is being made, the
+ * recording has no mediaUris and an estimatedTranscodeTimeMs; the transcode figures are the rendition's once it is.
  */
 const recordingMembers = (s: Sources) => `
   'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
@@ -80,16 +119,18 @@ const recordingMembers = (s: Sources) => `
       'attachments', e.attachments, 'time', ${iso('e.time')}) ORDER BY e.ordinal)
     FROM ${s.email_messages} e WHERE e.recording_id = r.id),
   'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
-  'mediaUris', CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED', 'RESTORING') THEN (SELECT json_object_agg(m.key, json_build_object(
+  'mediaUris', CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED', 'RESTORING') AND s.pending IS NOT TRUE THEN (SELECT json_object_agg(m.key, json_build_object(
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
     FROM (SELECT key, media_uri, waveform_data FROM ${s.media_results} WHERE recording_id = r.id
-      UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}${STORED_RENDITION} ' || storage_key || ' ' || content_type, NULL
-      FROM stored_media WHERE recording_id = r.id AND archived_at IS NULL) m) END,
-  'estimatedTranscodeTimeMs', r.estimated_transcode_time_ms, 'actualTranscodeTimeMs', r.actual_transcode_time_ms,
+      UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}' || s.rendition || ' ' || s.storage_key || ' ' || s.content_type, s.waveform_data
+      WHERE s.rendition IS NOT NULL) m) END,
+  'estimatedTranscodeTimeMs', CASE WHEN s.pending THEN ${ESTIMATE} ELSE r.estimated_transcode_time_ms END,
+  'actualTranscodeTimeMs', CASE WHEN s.transcoded THEN s.transcode_ms ELSE r.actual_transcode_time_ms END,
   'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
   'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
-  'outputDurationMs', r.output_duration_ms, 'outputSizeInBytes', r.output_size_in_bytes,
+  'outputDurationMs', CASE WHEN s.transcoded THEN s.duration_ms ELSE r.output_duration_ms END,
+  'outputSizeInBytes', CASE WHEN s.transcoded THEN CASE WHEN s.size_in_bytes <= 2147483647 THEN s.size_in_bytes END ELSE r.output_size_in_bytes END,
   ${RESTORATIONS}, 'sessionId', r.session_id,
   'users', (SELECT json_agg(json_build_object(
       'id', u.user_id, 'name', u.name, 'username', u.username, 'email', u.email,
@@ -98,7 +139,8 @@ const recordingMembers = (s: Sources) => `
         'selfUri', '/api/v2/authorization/divisions/' || nullif(u.division_id, '')) END,
       'selfUri', '/api/v2/users/' || nullif(u.user_id, '')) ORDER BY u.ordinal)
     FROM ${s.recording_users} u WHERE u.recording_id = r.id),
-  'recordingFileRole', r.recording_file_role, 'recordingErrorStatus', r.recording_error_status,
+  'recordingFileRole', r.recording_file_role,
+  'recordingErrorStatus', coalesce(r.recording_error_status::text, CASE WHEN s.failed THEN '${TRANSCODING_FAILED}' END),
   'originalRecordingStartTime', ${iso('r.original_recording_start_time')}, 'creationTime', ${iso('r.creation_time')},
   'associatedConversationIds', CASE WHEN cardinality(r.associated_conversation_ids) > 0 THEN r.associated_conversation_ids END,
   'selfUri', p.uri || r.id`
@@ -129,18 +171,32 @@ const METADATA_JSON = Prisma.raw(`json_strip_nulls(json_build_object(
 /** `p.uri`: computed in Node, so the encoding is exactly recordingSelfUri's (encodeURIComponent). */
 const uris = (conversationId: string) => Prisma.sql`(SELECT ${recordingSelfUri(conversationId, '')}::text AS uri) p`
 
-/** One recording of the key (which must hold a UUID), or none. */
-const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: RecordingKey) => Prisma.sql`
+/**
+ * The formats stored media is wanted in, most wanted first: null for the media as stored, none for no media. The
+ * media of a recording read with them is \`s\` (PLAYED).
+ */
+export type Formats = readonly MediaFormat[] | null
+
+/** `f.formats`, and `s` chosen by them. */
+const played = (formats: Formats) => Prisma.sql`CROSS JOIN (SELECT ${formats}::text[] AS formats) f ${Prisma.raw(PLAYED)}`
+const PLAY_STATE = Prisma.raw('coalesce(s.pending, false) AS pending, coalesce(s.failed, false) AS failed')
+
+/** One recording of the key (which must hold a UUID), or none; with `formats`, with its media in them (`s`). */
+const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: RecordingKey, formats?: Formats) => Prisma.sql`
   SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading, r.version::text AS version,
     (SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o WHERE o.organization_id = r.organization_id)::text
-      AS restorations
-  FROM recordings r, ${uris(conversationId)}
+      AS restorations, ${formats === undefined ? Prisma.raw('false AS pending, false AS failed') : PLAY_STATE}
+  FROM recordings r CROSS JOIN ${uris(conversationId)} ${formats === undefined ? Prisma.empty : played(formats)}
   WHERE r.id = ${recordingId}::uuid AND r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
 
-/** Every recording of a conversation as one JSON array, oldest first; NULL when it has none. */
-const all = (json: Prisma.Sql, organizationId: string, conversationId: string) => Prisma.sql`
-  SELECT '[' || string_agg(${json}, ',' ORDER BY r.creation_time, r.id) || ']' AS json
-  FROM recordings r, ${uris(conversationId)}
+/**
+ * Every recording of a conversation as one JSON array, oldest first; NULL when it has none. With `formats`, with
+ * their media in them, and the ids of those whose rendition is still to be made.
+ */
+const all = (json: Prisma.Sql, organizationId: string, conversationId: string, formats?: Formats) => Prisma.sql`
+  SELECT '[' || string_agg(${json}, ',' ORDER BY r.creation_time, r.id) || ']' AS json,
+    ${formats === undefined ? Prisma.raw('NULL::text[]') : Prisma.raw('array_agg(r.id::text) FILTER (WHERE s.pending)')} AS pending
+  FROM recordings r CROSS JOIN ${uris(conversationId)} ${formats === undefined ? Prisma.empty : played(formats)}
   WHERE r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
 
 export interface RecordingJson {
@@ -154,17 +210,25 @@ export interface RecordingJson {
    * another recording): part of the ETag. Null without settings (the row's own value is shown).
    */
   restorations: string | null
+  /** Its stored media is wanted in a format it is not made in yet: no mediaUris (answered 202). */
+  pending: boolean
+  /** Its stored media could not be made into the wanted format: no mediaUris, recordingErrorStatus TRANSCODING_FAILED. */
+  failed: boolean
 }
 
-export async function selectRecording(db: Db, key: RecordingKey): Promise<RecordingJson | undefined> {
-  const [row] = await db.$queryRaw<RecordingJson[]>(one(RECORDING_JSON, key))
+/** A recording with its stored media in `formats` (default: as stored). */
+export async function selectRecording(db: Db, key: RecordingKey, formats: Formats = null): Promise<RecordingJson | undefined> {
+  const [row] = await db.$queryRaw<RecordingJson[]>(one(RECORDING_JSON, key, formats))
   return row
 }
 
-/** The JSON array of a conversation's recordings; undefined when it has none. */
-export async function selectRecordings(db: Db, organizationId: string, conversationId: string): Promise<string | undefined> {
-  const [row] = await db.$queryRaw<{ json: string | null }[]>(all(RECORDING_JSON, organizationId, conversationId))
-  return row?.json ?? undefined
+/**
+ * The JSON array of a conversation's recordings with their stored media in `formats`, and the ids of those whose
+ * rendition in the first of them is still to be made; undefined when it has none.
+ */
+export async function selectRecordings(db: Db, organizationId: string, conversationId: string, formats: Formats): Promise<{ json: string; pending: string[] } | undefined> {
+  const [row] = await db.$queryRaw<{ json: string | null; pending: string[] | null }[]>(all(RECORDING_JSON, organizationId, conversationId, formats))
+  return row?.json ? { json: row.json, pending: row.pending ?? [] } : undefined
 }
 
 export async function selectMetadata(db: Db, key: RecordingKey): Promise<string | undefined> {
@@ -287,7 +351,7 @@ export async function insertRecording(db: Db, rows: IngestRows, answer?: IngestA
   const select = Prisma.sql`SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version,
       (SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o WHERE o.organization_id = r.organization_id)::text
         AS restorations
-    FROM new_recording r, ${uris(rows.recording.conversation_id)}`
+    FROM new_recording r CROSS JOIN ${uris(rows.recording.conversation_id)} ${Prisma.raw(NOT_PLAYED)}`
   // With an idempotency key, the same statement stores the answer for it: the recording and the replayable answer
   // commit together. The ETag is recordingETag's form.
   const [row] = await db.$queryRaw<{ json: string; version: string; restorations: string | null }[]>(answer

@@ -1,4 +1,5 @@
 import { AUDIO_FORMATS, type GetRecordingQuery, type MediaFormat, type Recording } from '../schemas/recording.js'
+import { STORED_MEDIA_MARK } from './media-urls.js'
 
 const BY_EXTENSION: Record<string, MediaFormat> = { wav: 'WAV', webm: 'WEBM', mp3: 'MP3', ogg: 'OGG_VORBIS', opus: 'OGG_OPUS' }
 
@@ -14,16 +15,18 @@ export function renditionFormat(key: string, mediaUri: string | undefined): Medi
 const UNPLAYABLE = new Set(['UPLOADING', 'ARCHIVED', 'RESTORING'])
 
 /**
- * What the Genesys query options can mean for a store that keeps media as delivered: NONE formats leave the
- * matching content out, `mediaFormats` narrows the renditions, and nothing is playable while media is uploading,
- * archived or being restored.
+ * What the Genesys query options mean beyond the SQL, which already chose stored media in the wanted format: NONE
+ * formats leave the matching content out, `mediaFormats` narrows linked media (mediaUris given at ingest) to those
+ * formats, and nothing is playable while media is uploading, archived or being restored.
  */
 export function applyView(recording: Recording, options: Partial<Pick<GetRecordingQuery, 'formatId' | 'mediaFormats' | 'emailFormatId' | 'chatFormatId' | 'messageFormatId'>>): Recording {
   const { mediaUris, transcript, emailTranscript, messagingTranscript, ...rest } = recording
   let renditions = mediaUris
   if (renditions && options.mediaFormats?.length) {
     const wanted = new Set(options.mediaFormats)
-    const kept = Object.entries(renditions).filter(([key, media]) => wanted.has(renditionFormat(key, media.mediaUri) as MediaFormat))
+    // Stored media (still marked, before its URL is made) is already in a wanted format: the SQL chose it so.
+    const kept = Object.entries(renditions).filter(([key, media]) =>
+      media.mediaUri?.startsWith(STORED_MEDIA_MARK) || wanted.has(renditionFormat(key, media.mediaUri) as MediaFormat))
     renditions = kept.length > 0 ? Object.fromEntries(kept) : undefined
   }
   // Genesys: mediaFormats, when given, takes precedence over formatId.

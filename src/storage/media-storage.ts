@@ -69,6 +69,8 @@ export interface MediaStorage {
    * a presigned GET). Undefined: the service signs URLs of its own media route.
    */
   presign?(key: string, options: { expiresAt: Date; contentType: string }): Promise<string>
+  /** The file that holds the bytes, where they are in a local file (ffmpeg reads it in place rather than a copy). */
+  localPath?(key: string): string
 }
 
 export class MediaTooLargeError extends DomainError {
@@ -246,6 +248,7 @@ export function createLocalStorage(root: string, archiveRoot = path.join(path.di
   }
   return {
     kind: 'local',
+    localPath: (key) => fileOf(key),
 
     async write(key, source, options) {
       const file = fileOf(key)

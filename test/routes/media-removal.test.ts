@@ -54,7 +54,7 @@ describe('deletion removes the bytes', () => {
 
   it("a deleted recording's playback URL stops working within STORED_MEDIA_CACHE_MS, though players had it in use", async () => {
     const { id } = await uploaded(ctx)
-    const uri = new URL((await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}` })).json().mediaUris.S.mediaUri)
+    const uri = new URL((await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}?formatId=WAV` })).json().mediaUris.S.mediaUri)
     const play = () => ctx.app.inject({ method: 'GET', url: `${uri.pathname}${uri.search}`, headers: { range: 'bytes=0-99' } })
     expect((await play()).statusCode).toBe(206)
     expect((await ctx.inject({ method: 'DELETE', url: `${recordingsUrl(conversationId)}/${id}` })).statusCode).toBe(204)
@@ -82,7 +82,7 @@ describe('deletion removes the bytes', () => {
       client.release()
     }
     expect(await queuedJobs(ctx, 'media.remove')).toBe(0)
-    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}` })
+    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${id}?formatId=WAV` })
     expect(got.statusCode).toBe(200)
     expect(await mediaFiles()).toContain(storageKey)
   })
@@ -172,7 +172,7 @@ describe('the reconciliation', () => {
     const files = await mediaFiles()
     expect(files).toContain(relative(young))
     expect(files).toContain(kept.storageKey)
-    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${kept.id}` })
+    const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${kept.id}?formatId=WAV` })
     const uri = new URL(got.json().mediaUris.S.mediaUri)
     expect((await ctx.app.inject({ method: 'GET', url: `${uri.pathname}${uri.search}` })).rawPayload.equals(bytes)).toBe(true)
   })

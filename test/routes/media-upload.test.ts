@@ -92,7 +92,7 @@ describe('PUT …/recordings/:recordingId/media', () => {
     expect((await filesUnder(path.join(dataDir, 'media'))).filter((file) => file.endsWith('.part'))).toEqual([])
 
     // GET answers 200 now that the media is there, and the links part of the recording is as before.
-    const read = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recording.id}` })
+    const read = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recording.id}?formatId=WAV` })
     expect(read.statusCode, read.body).toBe(200)
     expect(read.json<Recording>()).toMatchObject({ fileState: 'AVAILABLE', outputSizeInBytes: bytes.length })
   })

@@ -32,7 +32,7 @@ describe('restoring an archived recording', () => {
   })
 
   const hot = () => filesUnder(path.join(dataDir, 'media'))
-  const get = async (url: string) => (await ctx.inject({ method: 'GET', url })).json<Recording>()
+  const get = async (url: string) => (await ctx.inject({ method: 'GET', url: `${url}?formatId=WAV` })).json<Recording>()
   const remaining = async () => (await ctx.inject({ method: 'GET', url: `${SETTINGS}?createDefault=true` })).json<{ remainingRestorationsAllowedForOrg: number }>().remainingRestorationsAllowedForOrg
 
   /** A recording with uploaded media that the sweep has archived, its hot copy removed. */

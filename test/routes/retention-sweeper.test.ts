@@ -100,7 +100,7 @@ describe('the retention sweep', () => {
       expect.objectContaining({ action: 'retention.delete', organizationId: DEFAULT_ORGANIZATION_ID, recordingId: id }),
     ])
 
-    expect((await ctx.inject({ method: 'GET', url: kept.url })).statusCode).toBe(200)
+    expect((await ctx.inject({ method: 'GET', url: `${kept.url}?formatId=WAV` })).statusCode).toBe(200)
     expect(await hot()).toContain(kept.storageKey)
   })
 

@@ -118,7 +118,7 @@ describe('PUT /api/v2/recording/settings', () => {
 describe('recordingPlaybackUrlTtl', () => {
   /** The expiry (unix seconds) of the playback URL of a recording's stored media, as GET answers it. */
   async function playbackExpiry(org: Awaited<ReturnType<typeof organization>>, recording: Recording): Promise<number> {
-    const res = await org.as('GET', `${recordingsUrl(recording.conversationId ?? '')}/${recording.id}`)
+    const res = await org.as('GET', `${recordingsUrl(recording.conversationId ?? '')}/${recording.id}?formatId=WAV`)
     expect(res.statusCode, res.body).toBe(200)
     const uri = res.json<Recording>().mediaUris?.S?.mediaUri
     return Number(new URL(uri ?? 'x:').searchParams.get('expires'))

@@ -79,7 +79,7 @@ async function filesOf(url: string): Promise<string[]> {
 }
 
 async function fileState(recordingId: string) {
-  const res = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recordingId}` })
+  const res = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recordingId}?formatId=WAV` })
   return res.json<Recording>()
 }
 
