@@ -151,6 +151,15 @@ export const ConfigSchema = Type.Object({
     default: 1_800_000,
     description: 'Longest one ffmpeg run may take; then it is killed and the rendition fails (TRANSCODING_FAILED).',
   }),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: Type.Boolean({
+    default: false,
+    description: 'true: webhooks may target private, loopback and link-local addresses (local use, tests). Otherwise refused, when subscribed and again at each delivery.',
+  }),
+  WEBHOOK_RETRY_SCHEDULE: Type.String({
+    pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)(,\\d+(\\.\\d+)?(ms|s|m|h))*$',
+    default: '5s,5m,30m,2h,5h,10h,10h',
+    description: 'Pauses before each retry of a failed webhook delivery (Standard Webhooks schedule), comma-separated with units ms, s, m, h; each is jittered by ±10%. When spent, the delivery fails.',
+  }),
   MEDIA_RECONCILE_GRACE_MINUTES: Type.Integer({
     minimum: 1,
     default: 60,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import { AUDIO_FORMATS, type MediaFormat } from './schemas/recording.js'
 import { TRANSCODE_TASK } from './services/rendition-service.js'
+import { createWebhookDelivery, DELIVER_TASK, parseRetrySchedule, removeOldEvents } from './services/webhook-delivery.js'
 import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
 import { defineBatchDownloadTasks } from './services/batch-download-service.js'
 
@@ -15,7 +16,10 @@ function text(payload: unknown, name: string): string {
 const isMediaFormat = (value: string): value is MediaFormat => (AUDIO_FORMATS as readonly string[]).includes(value)
 
 /** Every background task of the service, and when the periodic ones run. */
-export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RECONCILE_GRACE_MINUTES' | 'RETENTION_SWEEP_SECONDS' | 'RETENTION_BATCH_SIZE'>): void {
+export function defineTasks(
+  app: FastifyInstance,
+  config: Pick<Config, 'MEDIA_RECONCILE_GRACE_MINUTES' | 'RETENTION_SWEEP_SECONDS' | 'RETENTION_BATCH_SIZE' | 'WEBHOOK_ALLOW_PRIVATE_TARGETS' | 'WEBHOOK_RETRY_SCHEDULE'>,
+): void {
   const { media, uploads, renditions } = app.services
   const log = app.log.child({ component: 'jobs' })
 
@@ -41,6 +45,23 @@ export function defineTasks(app: FastifyInstance, config: Pick<Config, 'MEDIA_RE
     if (outcome === 'failed') log.warn({ recordingId, format }, 'rendition failed: see its error')
     else if (outcome === 'made') log.info({ recordingId, format }, 'rendition made')
   })
+
+  // Queued with the events written for a subscription (see the webhooks migration), and again by itself for a retry.
+  const webhooks = createWebhookDelivery({
+    prisma: app.prisma,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    schedule: parseRetrySchedule(config.WEBHOOK_RETRY_SCHEDULE),
+  })
+  app.jobs.define(DELIVER_TASK, async (payload) => {
+    const [webhookId, subject] = [text(payload, 'webhookId'), text(payload, 'subject')]
+    const { delivered, failed } = await webhooks.deliver(webhookId, subject)
+    if (delivered + failed > 0) log.info({ webhookId, subject, delivered, failed }, 'webhook events delivered')
+  })
+  app.jobs.define('webhooks.expire', async () => {
+    const removed = await removeOldEvents(app.prisma)
+    if (removed > 0) log.info({ removed }, 'old webhook events removed')
+  })
+  app.jobs.schedule('webhooks.expire', '23 * * * *')
 
   // Queued by the insert of stored media (see the renditions migration).
   app.jobs.define('media.waveform', async (payload) => {

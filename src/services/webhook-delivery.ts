@@ -1,0 +1,184 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { LookupFunction } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { Webhook as Signer } from 'standardwebhooks'
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { resolveTarget } from './webhook-targets.js'
+
+/** The job that delivers the pending events of one subject (a recording) to one subscription, in order. */
+export const DELIVER_TASK = 'webhooks.deliver'
+/** Longest wait for a target's answer. */
+export const DELIVERY_TIMEOUT_MS = 10_000
+
+/** WEBHOOK_RETRY_SCHEDULE as milliseconds: `5s,5m,30m` → [5000, 300000, 1800000]. */
+export function parseRetrySchedule(text: string): number[] {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  return text.split(',').map((part) => {
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(part.trim())
+    if (!match) throw new Error(`not a pause: ${part}`)
+    return Number(match[1]) * (unit[match[2] ?? 's'] ?? 1000)
+  })
+}
+
+/** Seconds or an HTTP date, as Retry-After gives them, in ms from now; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
+
+/** What one attempt came to: the target's status (2xx delivered), or no answer at all (`error`). */
+interface Outcome {
+  status?: number
+  error?: string
+  retryAfterMs?: number | undefined
+  durationMs: number
+}
+
+interface Pending {
+  event_id: string
+  attempts: number
+  next_attempt_at: Date
+  topic: string
+  body: unknown
+  url: string
+  secret: string
+  enabled: boolean
+}
+
+/**
+ * At-least-once delivery of webhook events (Standard Webhooks): each attempt is a POST of the Genesys-style envelope
+ * `{topicName, version, eventBody, metadata: {CorrelationId}}`, signed (`webhook-id` = the event id, the same on every
+ * retry; `webhook-timestamp`; `webhook-signature` v1 HMAC-SHA256). A 2xx delivers; a 410 disables the subscription;
+ * anything else (another status, a timeout, a refused connection or target) is retried after the next pause of the
+ * schedule (or Retry-After, when later), jittered, and fails once the schedule is spent. The events of one subject go
+ * out one at a time in the order they happened: a later one waits while an earlier one is retried.
+ */
+export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutMs = DELIVERY_TIMEOUT_MS }: {
+  prisma: PrismaClient
+  allowPrivate: boolean
+  /** Pauses before each retry, in ms. */
+  schedule: number[]
+  timeoutMs?: number
+}) {
+  /** Runs the job of `subject` again at `runAt` (the same key: pending and later events wait for it). */
+  async function requeue(webhookId: string, subject: string, runAt: Date): Promise<void> {
+    await prisma.$queryRaw`SELECT graphile_worker.add_job(${DELIVER_TASK}, json_build_object('webhookId', ${webhookId}::text, 'subject', ${subject}::text),
+      queue_name => ${`webhook:${webhookId}`}, run_at => ${runAt}::timestamptz, max_attempts => 25,
+      job_key => ${`webhook:${webhookId}:${subject}`}, job_key_mode => 'replace')::text`
+  }
+
+  async function attempt(pending: Pending): Promise<Outcome> {
+    const started = performance.now()
+    const elapsed = () => Math.round(performance.now() - started)
+    const target = await resolveTarget(pending.url, { allowPrivate }).catch((error: unknown) => error instanceof Error ? error : new Error(String(error)))
+    if (target instanceof Error) return { error: target.message, durationMs: elapsed() }
+    const body = JSON.stringify({ topicName: pending.topic, version: '2', eventBody: pending.body, metadata: { CorrelationId: pending.event_id } })
+    const timestamp = new Date()
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'recording-store-webhooks',
+      'webhook-id': pending.event_id,
+      'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+      'webhook-signature': new Signer(pending.secret).sign(pending.event_id, timestamp, body),
+    }
+    // Connect to the address that was checked, not to whatever the name resolves to a moment later.
+    const lookup: LookupFunction = (_host, options, callback) => {
+      if (options.all) callback(null, [{ address: target.address, family: target.family }])
+      else callback(null, target.address, target.family)
+    }
+    const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest
+    return new Promise<Outcome>((resolve) => {
+      const req = send(target.url, { method: 'POST', headers, lookup, timeout: timeoutMs }, (res: IncomingMessage) => {
+        // What the target says is not kept: only that it answered, and how.
+        res.resume()
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(res.headers['retry-after']), durationMs: elapsed() }))
+        res.on('error', (error) => resolve({ error: error.message, durationMs: elapsed() }))
+      })
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+      req.on('error', (error) => resolve({ error: error.message, durationMs: elapsed() }))
+      req.end(body)
+    })
+  }
+
+  return {
+    /**
+     * Delivers the pending events of `subject` to the subscription, oldest first, until one fails (it is retried
+     * later, by this job run again) or none is left. Run by one job at a time per subscription (its queue).
+     */
+    async deliver(webhookId: string, subject: string): Promise<{ delivered: number; failed: number }> {
+      const done = { delivered: 0, failed: 0 }
+      for (;;) {
+        const [pending] = await prisma.$queryRaw<Pending[]>`
+          SELECT d.event_id, d.attempts, d.next_attempt_at, e.topic, e.body, w.url, w.secret, w.enabled
+          FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
+          WHERE d.webhook_id = ${webhookId}::uuid AND d.subject = ${subject} AND d.state = 'PENDING'
+          ORDER BY d.seq LIMIT 1`
+        if (!pending) return done
+        if (!pending.enabled) {
+          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', last_error = 'the subscription is disabled'
+            WHERE webhook_id = ${webhookId}::uuid AND subject = ${subject} AND state = 'PENDING'`
+          return done
+        }
+        if (pending.next_attempt_at.getTime() > Date.now()) {
+          await requeue(webhookId, subject, pending.next_attempt_at)
+          return done
+        }
+        const outcome = await attempt(pending)
+        const attempts = pending.attempts + 1
+        const status = outcome.status ?? null
+        const error = outcome.error?.slice(0, 500) ?? null
+        if (outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300) {
+          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'DELIVERED', attempts = ${attempts}, last_attempt_at = now(),
+              last_status = ${status}, last_error = NULL, last_duration_ms = ${outcome.durationMs}, delivered_at = now()
+            WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid AND state = 'PENDING'`
+          done.delivered += 1
+          continue
+        }
+        if (outcome.status === 410) {
+          // Gone: the target wants no more. The subscription is disabled, and what waits for it fails.
+          await prisma.$transaction([
+            prisma.$executeRaw`UPDATE webhooks SET enabled = false, updated_at = now(),
+                disabled_reason = ${`the target answered 410 Gone on ${new Date().toISOString()}`} WHERE id = ${webhookId}::uuid`,
+            prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', attempts = ${attempts}, last_attempt_at = now(),
+                last_status = 410, last_duration_ms = ${outcome.durationMs} WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid`,
+            prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', last_error = 'the subscription is disabled'
+              WHERE webhook_id = ${webhookId}::uuid AND state = 'PENDING'`,
+          ])
+          done.failed += 1
+          return done
+        }
+        const pause = schedule[attempts - 1]
+        if (pause === undefined) {
+          // The schedule is spent: this one fails, and the next event of the subject goes.
+          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', attempts = ${attempts}, last_attempt_at = now(),
+              last_status = ${status}, last_error = ${error}, last_duration_ms = ${outcome.durationMs}
+            WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid AND state = 'PENDING'`
+          done.failed += 1
+          continue
+        }
+        // ±10% jitter, so that many failing deliveries do not retry in step; never sooner than Retry-After asks.
+        const wait = Math.max(pause * (0.9 + Math.random() * 0.2), outcome.retryAfterMs ?? 0)
+        const next = new Date(Date.now() + wait)
+        await prisma.$executeRaw`UPDATE webhook_deliveries SET attempts = ${attempts}, last_attempt_at = now(), last_status = ${status},
+            last_error = ${error}, last_duration_ms = ${outcome.durationMs}, next_attempt_at = ${next}
+          WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid AND state = 'PENDING'`
+        await requeue(webhookId, subject, next)
+        return done
+      }
+    },
+  }
+}
+
+export type WebhookDelivery = ReturnType<typeof createWebhookDelivery>
+
+/** How long delivered and failed events are kept (for the deliveries listing and redelivery). */
+export const EVENT_RETENTION_DAYS = 7
+
+/** Removes events older than EVENT_RETENTION_DAYS with nothing left to deliver (their deliveries go with them). */
+export async function removeOldEvents(prisma: PrismaClient): Promise<number> {
+  return prisma.$executeRaw`DELETE FROM webhook_events e WHERE e.created_at < now() - make_interval(days => ${EVENT_RETENTION_DAYS}::int)
+    AND NOT EXISTS (SELECT FROM webhook_deliveries d WHERE d.event_id = e.id AND d.state = 'PENDING')`
+}
