@@ -12,9 +12,11 @@ for (const [network, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
   ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) NON_PUBLIC.addSubnet(network, prefix, 'ipv4')
-for (const [network, prefix] of [
-  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['::ffff:0:0', 96],
-] as const) NON_PUBLIC.addSubnet(network, prefix, 'ipv6')
+// No IPv4-mapped (::ffff:0:0/96) or NAT64 rule: a BlockList checks IPv4 addresses against those too, as mapped ones,
+// which would refuse every IPv4 address. Mapped addresses are checked as the IPv4 address they hold (isNonPublic).
+for (const [network, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) {
+  NON_PUBLIC.addSubnet(network, prefix, 'ipv6')
+}
 
 /** Whether an IP address is private, loopback, link-local, multicast or otherwise not on the public internet. */
 export function isNonPublic(address: string): boolean {
