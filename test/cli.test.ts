@@ -223,7 +223,13 @@ async function projectReachableByPostgresUser(): Promise<boolean> {
 /** The service, started as `npm start` starts it; `stop` sends SIGTERM and answers its exit code. */
 async function startServer(env: Record<string, string>): Promise<{ baseUrl: string; stop(): Promise<number | null> }> {
   const service = await startService(env)
-  return { baseUrl: service.baseUrl, stop: () => (service.process.kill('SIGTERM'), service.exited.then(({ code }) => code)) }
+  return {
+    baseUrl: service.baseUrl,
+    async stop() {
+      service.process.kill('SIGTERM')
+      return (await service.exited).code
+    },
+  }
 }
 
 async function tokenStatus(baseUrl: string, created: Created): Promise<{ status: number; token?: string }> {

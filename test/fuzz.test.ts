@@ -98,7 +98,7 @@ function safeEncode(text: string): string {
  * stack building it): `[[[…]]]` for even n, `{"a":{"a":…}}` for odd.
  */
 const DEEP = '@@deep@@'
-const deepText = (n: number) => (n % 2 === 0 ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n))
+const deepText = (n: number) => (n % 2 === 0 ? '['.repeat(n) + ']'.repeat(n) : `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`)
 const spliceDeep = (text: string) => text.replace(new RegExp(`"${DEEP}(\\d+)"`, 'g'), (_m, n: string) => deepText(Number(n)))
 
 /** JSON values of the wrong type, size or shape for whatever field they land in. */
@@ -388,7 +388,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const histogram = Object.fromEntries([...stats.statuses].sort(([a], [b]) => a - b))
-  const fiveHundreds = Object.entries(stats.fiveHundreds.reduce<Record<string, number>>((all, key) => ({ ...all, [key]: (all[key] ?? 0) + 1 }), {}))
+  const counted: Record<string, number> = {}
+  for (const key of stats.fiveHundreds) counted[key] = (counted[key] ?? 0) + 1
+  const fiveHundreds = Object.entries(counted)
   console.log(
     [
       `fuzz seed ${SEED}: ${stats.sent} requests sent over ${routes.length} routes (${stats.unsendable} refused by the inject client)`,

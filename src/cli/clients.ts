@@ -38,18 +38,21 @@ type Command =
   | { name: 'list' }
   | { name: 'revoke'; clientId: string }
 
+/** The options of a command; what parseArgs refuses is a usage error. */
+function parseOptions(args: string[]) {
+  try {
+    return parseArgs({ args, allowPositionals: true, options: { org: { type: 'string' }, name: { type: 'string' }, permissions: { type: 'string' } } })
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+}
+
 function parseCommand(argv: string[]): Command {
   const [name, ...rest] = argv
   if (name === undefined) throw new UsageError('no command given')
   if (['help', '--help', '-h'].includes(name)) return { name: 'help' }
   if (!['create', 'list', 'revoke'].includes(name)) throw new UsageError(`unknown command: ${name}`)
-  let parsed
-  try {
-    parsed = parseArgs({ args: rest, allowPositionals: true, options: { org: { type: 'string' }, name: { type: 'string' }, permissions: { type: 'string' } } })
-  } catch (error) {
-    throw new UsageError((error as Error).message)
-  }
-  const { values, positionals } = parsed
+  const { values, positionals } = parseOptions(rest)
   const hasOptions = Object.keys(values).length > 0
   if (name === 'create') {
     if (!values.org || !values.name || !values.permissions || positionals.length > 0) {

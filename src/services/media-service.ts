@@ -5,7 +5,7 @@ import type { PrismaClient } from '../generated/prisma/client.js'
 import { ConflictError, InvalidRequestError, UnsupportedMediaTypeError } from '../errors.js'
 import { mediaKey, type MediaStorage } from '../storage/media-storage.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
-import { selectRecording } from './recording-sql.js'
+import { selectRecording, type RecordingJson } from './recording-sql.js'
 import { recordingETag } from './etag.js'
 import { extensionOf, STORED_RENDITION, type PlaybackUrls } from './media-urls.js'
 import { formatOf } from '../media/ffmpeg.js'
@@ -211,7 +211,7 @@ export function createMediaService({ prisma, storage, playback, maxBytes }: { pr
         },
       })
       const { durationMs, format } = probed
-      let stored
+      let stored: RecordingJson
       try {
         stored = await prisma.$transaction(async (tx) => {
           const { count } = await tx.recording.updateMany({

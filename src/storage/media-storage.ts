@@ -141,7 +141,7 @@ class HashingFileWriter extends Writable {
 
 /** writev until every byte is written (a write may be short). */
 async function writeAll(file: FileHandle, buffers: Buffer[]): Promise<void> {
-  let pending = buffers
+  const pending = buffers
   while (pending.length > 0) {
     const { bytesWritten } = await file.writev(pending)
     if (bytesWritten === 0) throw new Error('the file accepted no bytes')

@@ -243,7 +243,7 @@ describe('input that reached PostgreSQL or Date unchecked', () => {
 
     it('a body 100,000 levels deep with a \\u escape is refused with 400', async () => {
       const before = await rowCounts(ctx.sql)
-      const deep = '['.repeat(100_000) + '"\\u0041"' + ']'.repeat(100_000)
+      const deep = `${'['.repeat(100_000)}"\\u0041"${']'.repeat(100_000)}`
       expectRefused(await send('POST', recordingsUrl(randomUUID()), `{"name":${deep}}`, 'application/json'), 400, 'body', 'body')
       const { url, recording } = await arrange()
       expectRefused(await send('PUT', url, `{"x":${deep}}`, 'application/json'), 400, 'body', 'body')

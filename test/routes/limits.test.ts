@@ -260,13 +260,13 @@ describe('with default settings', () => {
   describe('body size', () => {
     it('answers 413 for 512,001 bytes that are not JSON: the size is refused before the body is parsed', async () => {
       const before = await rowCounts(ctx.sql)
-      const payload = '{' + 'x'.repeat(BODY_LIMIT) // malformed JSON: parsed, it would be a 400
+      const payload = `{${'x'.repeat(BODY_LIMIT)}` // malformed JSON: parsed, it would be a 400
       expect(Buffer.byteLength(payload)).toBe(BODY_LIMIT + 1)
       const body = expectErrorBody(await postRaw(randomUUID(), payload), 413)
       expect(body.code).toBe('request.entity.too.large')
       expect(await rowCounts(ctx.sql)).toEqual(before)
       // The same text under the limit is read and refused as bad JSON: the 413 above is the size, not the syntax.
-      expect(expectErrorBody(await postRaw(randomUUID(), '{' + 'x'.repeat(1000)), 400).message).toMatch(/JSON/)
+      expect(expectErrorBody(await postRaw(randomUUID(), `{${'x'.repeat(1000)}`), 400).message).toMatch(/JSON/)
     })
 
     it('answers 413 from the Content-Length alone, however little is sent', async () => {

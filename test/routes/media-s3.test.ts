@@ -93,7 +93,7 @@ describe('stored media on S3, read and deleted', () => {
     expect((await upload(recordingId, bytes, { 'content-type': 'audio/wav' })).statusCode).toBe(200)
     const got = await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversationId)}/${recordingId}?mediaFormats=WAV` })
     const uri = new URL(got.json<Recording>().mediaUris?.S?.mediaUri ?? '')
-    expect(`${uri.origin}/`).toBe(new URL(s3.endpoint).origin + '/')
+    expect(`${uri.origin}/`).toBe(`${new URL(s3.endpoint).origin}/`)
     expect(uri.pathname).toMatch(new RegExp(`/${s3.bucket}/${DEFAULT_ORGANIZATION_ID}/${recordingId}/[0-9a-f-]+\\.wav$`))
     expect(uri.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/)
     const whole = await fetch(uri)

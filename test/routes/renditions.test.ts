@@ -30,7 +30,10 @@ const get = (id: string, query: string, on: TestContext = ctx): Promise<Answer> 
 /** Asks until the answer is no longer 202 (the rendition is made, or failed); answers the last one. */
 async function whenMade(id: string, query: string): Promise<Answer> {
   let answer = await get(id, query)
-  await eventually(async () => (answer = await get(id, query)).statusCode !== 202, `the rendition of ${query} is made`, 25_000)
+  await eventually(async () => {
+    answer = await get(id, query)
+    return answer.statusCode !== 202
+  }, `the rendition of ${query} is made`, 25_000)
   return answer
 }
 
@@ -203,7 +206,10 @@ describe('waveforms', () => {
     media.writeUInt32LE(samples.length + tone.length, 40)
     const id = await withMedia(media, 'audio/wav')
     let waveform: number[] | undefined
-    await eventually(async () => (waveform = (await get(id, 'formatId=WAV')).json<Recording>().mediaUris?.S?.waveformData) !== undefined, 'the waveform is computed')
+    await eventually(async () => {
+      waveform = (await get(id, 'formatId=WAV')).json<Recording>().mediaUris?.S?.waveformData
+      return waveform !== undefined
+    }, 'the waveform is computed')
     const points = waveform ?? []
     expect(points.length).toBeGreaterThan(100)
     expect(points.length).toBeLessThanOrEqual(WAVEFORM_POINTS)

@@ -180,7 +180,7 @@ describe('GET /api/v2/recordings: filters and sorting', () => {
   })
 
   type Case = [string, Params, (m: Model) => boolean]
-  const before = (value: number | undefined, limit: string) => value !== undefined && value < Date.parse(limit)
+  const isBefore = (value: number | undefined, limit: string) => value !== undefined && value < Date.parse(limit)
   const inInterval = (value: number | undefined, from?: string, to?: string) =>
     value !== undefined && (from === undefined || value >= Date.parse(from)) && (to === undefined || value < Date.parse(to))
   const CASES: Case[] = [
@@ -204,8 +204,8 @@ describe('GET /api/v2/recordings: filters and sorting', () => {
     ['a creationTime interval', { creationTime: '2024-05-02T00:00:00Z/2024-05-04T00:00:00Z' }, (m) => inInterval(m.creationTime, '2024-05-02T00:00:00Z', '2024-05-04T00:00:00Z')],
     ['a creationTime interval open at the start, end excluded', { creationTime: '/2024-05-01T13:00:00Z' }, (m) => inInterval(m.creationTime, undefined, '2024-05-01T13:00:00Z')],
     ['a creationTime interval open at the end', { creationTime: '2024-05-04T00:00:01Z/..' }, (m) => inInterval(m.creationTime, '2024-05-04T00:00:01Z')],
-    ['archiveDateBefore (strictly before)', { archiveDateBefore: '2030-01-01T00:00:00Z' }, (m) => before(m.archiveDate, '2030-01-01T00:00:00Z')],
-    ['deleteDateBefore', { deleteDateBefore: '2029-01-01T00:00:00.001Z' }, (m) => before(m.deleteDate, '2029-01-01T00:00:00.001Z')],
+    ['archiveDateBefore (strictly before)', { archiveDateBefore: '2030-01-01T00:00:00Z' }, (m) => isBefore(m.archiveDate, '2030-01-01T00:00:00Z')],
+    ['deleteDateBefore', { deleteDateBefore: '2029-01-01T00:00:00.001Z' }, (m) => isBefore(m.deleteDate, '2029-01-01T00:00:00.001Z')],
     ['several filters together', { media: 'audio', userId: 'user-2', startTime: '2024-05-02T00:00:00Z/' }, (m) => m.media === 'audio' && m.users.includes('user-2') && inInterval(m.startTime, '2024-05-02T00:00:00Z')],
     ['several filters together (another)', { media: 'audio', recordingFileRole: 'ADHOC', conversationId: 'conv-2' }, (m) => m.media === 'audio' && m.recordingFileRole === 'ADHOC' && m.conversationId === 'conv-2'],
     ['a filter nothing matches', { userId: 'nobody' }, () => false],
@@ -222,7 +222,7 @@ describe('GET /api/v2/recordings: filters and sorting', () => {
   })
 
   it('has at least one case per filter that matches something', () => {
-    const nonEmpty = CASES.filter(([, , filter]) => model.some(filter)).map(([, params]) => Object.keys(params)).flat()
+    const nonEmpty = CASES.filter(([, , filter]) => model.some(filter)).flatMap(([, params]) => Object.keys(params))
     for (const name of ['conversationId', 'media', 'mediaSubtype', 'fileState', 'recordingFileRole', 'userId', 'startTime', 'creationTime', 'archiveDateBefore', 'deleteDateBefore']) {
       expect(nonEmpty).toContain(name)
     }
