@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import { setPriority } from 'node:os'
 import type { MediaFormat } from '../schemas/recording.js'
 
 // ffmpeg runs as a child process: transcodes and waveforms never take the event loop, and a process that hangs is
@@ -101,6 +102,9 @@ export function createLimiter(limit: number) {
   }
 }
 
+/** The niceness ffmpeg runs at (0 is the service's own, 19 the lowest priority). */
+const FFMPEG_NICENESS = 10
+
 export interface FfmpegOptions {
   ffmpeg: string
   timeoutMs: number
@@ -114,6 +118,14 @@ export interface FfmpegOptions {
 export function runFfmpeg(args: string[], { ffmpeg, timeoutMs, input, onStdout }: FfmpegOptions & { input: string; onStdout?: (chunk: Buffer) => void }): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(ffmpeg, args, { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'] })
+    // Below the API and PostgreSQL in the scheduler: a transcode takes the CPU they leave, not their latency.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, FFMPEG_NICENESS)
+      } catch {
+        // Not allowed here (some containers): it runs at the service's priority.
+      }
+    }
     let stderr = ''
     let timedOut = false
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
