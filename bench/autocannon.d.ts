@@ -15,6 +15,8 @@ declare module 'autocannon' {
       url: string
       connections?: number
       duration?: number
+      /** Requests per second over all connections (0: as fast as they are answered). */
+      overallRate?: number
       timeout?: number
       headers?: Record<string, string>
       requests?: Request[]

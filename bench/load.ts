@@ -202,7 +202,13 @@ async function cpuSnapshot(server: Server, backends: (server: Server) => Promise
 export async function drive(
   server: Server,
   plan: Plan,
-  options: { connections: number; seconds: number; backends: (server: Server) => Promise<number[] | undefined> },
+  options: {
+    connections: number
+    seconds: number
+    backends: (server: Server) => Promise<number[] | undefined>
+    /** Requests per second over all connections; unset: each connection sends its next request on each answer. */
+    rate?: number
+  },
 ): Promise<Run> {
   let n = 0
   const pathOf = typeof plan.paths === 'function' ? plan.paths : (i: number) => (plan.paths as string[])[i % (plan.paths as string[]).length] as string
@@ -219,6 +225,7 @@ export async function drive(
       url: server.url,
       connections: options.connections,
       duration: options.seconds,
+      ...(options.rate ? { overallRate: options.rate } : {}),
       timeout: 30,
       headers,
       requests: [

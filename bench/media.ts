@@ -279,7 +279,8 @@ export async function measureMedia(options: {
       let target: { service: string; baseline: string } | { unavailable: string }
       const recording = await newRecording()
       await exchange(`${service.url}${recording.path}/media`, { method: 'PUT', file, headers: { ...service.headers, 'content-type': 'audio/wav' }, expected: 200 })
-      const read = await api('GET', recording.path) as { mediaUris?: Record<string, { mediaUri?: string }> }
+      // download=true: the media as stored; a plain GET asks for WEBM (Genesys's default), which would be made first.
+      const read = await api('GET', `${recording.path}?download=true`) as { mediaUris?: Record<string, { mediaUri?: string }> }
       const signed = read.mediaUris?.S?.mediaUri
       if (signed) {
         const dir = await storedDir(recording.id)

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { ROOT } from './database.js'
 import type { Run, ServerName } from './load.js'
 import type { MediaResult } from './media.js'
+import type { TranscodeResult } from './transcode.js'
 
 export interface Figures {
   /** 2xx answers per second over all rounds. */
@@ -55,6 +56,8 @@ export interface Report {
   targets: Target[]
   /** Media endpoints, figures in their own units (MB/s, req/s, MB). */
   media: MediaResult[]
+  /** Transcoding: each figure against a baseline measured in the same run. */
+  transcode: TranscodeResult[]
   memory: Partial<Record<ServerName, number>>
   notes: string[]
 }
@@ -262,6 +265,40 @@ function mediaSection(results: MediaResult[], settings: Report['settings']): str
   return lines
 }
 
+function transcodeSection(results: TranscodeResult[]): string[] {
+  const lines = [
+    '### Transcoding',
+    '',
+    'Renditions made on request (GET …?formatId=: 202, made by ffmpeg in a job, then 200), each figure against a baseline ' +
+      'measured in the same run: ffmpeg run directly from the bench with the same command line, binary and file, or the ' +
+      'same load on the idle service.',
+    '',
+    '| row | measured | baseline (same run) | measured / baseline | target | details |',
+    '|---|---:|---:|---:|---|---|',
+  ]
+  const figure = (value: number, unit: TranscodeResult['unit']) => (unit === 'ms' ? ms(value) : `${value < 100 ? value.toFixed(1) : int(value)} ${unit}`)
+  for (const result of results) {
+    const { measured, baseline } = result
+    if (measured === undefined || baseline === undefined) {
+      lines.push(`| **${result.label}** | not available${result.unavailable ? `: ${result.unavailable}` : ''} | | | | |`)
+      continue
+    }
+    const ratio = baseline > 0 ? measured / baseline : undefined
+    let target = '–'
+    if (result.target) {
+      const met = ratio !== undefined && ('atLeast' in result.target ? ratio >= result.target.atLeast : ratio <= result.target.atMost)
+      target = `${'atLeast' in result.target ? `≥ ${result.target.atLeast}×` : `≤ ${result.target.atMost}×`}: ${met ? 'met' : '**not met**'}`
+    }
+    lines.push(
+      `| **${result.label}** | ${result.names.measured}: ${figure(measured, result.unit)} | ${result.names.baseline}: ${figure(baseline, result.unit)} | ` +
+        `${ratio === undefined ? '–' : times(ratio)} | ${target} | ${result.note ?? ''} |`,
+    )
+  }
+  lines.push('')
+  for (const result of results) lines.push(`- **${result.label}**: ${result.detail}${result.check ? ` Checked: ${result.check}.` : ''}`)
+  return lines
+}
+
 export function markdown(report: Report): string {
   const { settings, dataset } = report
   const when = report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
@@ -269,6 +306,7 @@ export function markdown(report: Report): string {
   lines.push(`## recording-store benchmark, ${when}${report.smoke ? ' (smoke run: figures mean nothing)' : ''}`, '')
   if (report.endpoints.length > 0) lines.push(...endpointSection(report), '')
   if (report.media.length > 0) lines.push(...mediaSection(report.media, settings), '')
+  if (report.transcode.length > 0) lines.push(...transcodeSection(report.transcode), '')
 
   const rows = dataset.rows
   lines.push('### Machine and data', '')

@@ -12,6 +12,7 @@ import { drive, memory, startBaseline, startService, type Plan, type Run, type S
 import { MEDIA_KEYS, measureMedia, type MediaResult } from './media.js'
 import { commit, figures, machine, markdown, targets, type EndpointResult, type Report } from './report.js'
 import { MAIN_ORGANIZATION, SEED_VERSION, seed } from './seed.js'
+import { measureTranscode, TRANSCODE_KEYS, type TranscodeResult } from './transcode.js'
 
 const USAGE = `npm run bench -- [options]
   --size N          recordings to seed (default 200000, at most 2000000)
@@ -20,12 +21,14 @@ const USAGE = `npm run bench -- [options]
   --connections C   concurrent connections (default 50)
   --warmup S        warm-up seconds per endpoint and server (default 2)
   --only a,b        endpoints to run: get, list, first, deep, search, search-single, ingest, media-upload,
-                    media-download, media-range, media-rss (default all)
+                    media-download, media-range, media-rss, transcode-throughput, transcode-wait,
+                    transcode-p99 (default all)
   --database NAME   database created on the DATABASE_URL server (default recording_store_bench)
   --reuse           keep that database when it already holds a dataset of this size
   --drop            drop that database at the end
   --out DIR         where results go (default bench/results; a smoke run saves none unless given)
-  --smoke           a few hundred rows, 1 round of 1 s, 5 connections, 1 MB media: checks that the bench works
+  --smoke           a few hundred rows, 1 round of 1 s, 5 connections, 1 MB media, one 2-second call per
+                    transcode: checks that the bench works
 Without DATABASE_URL an embedded PostgreSQL runs in a temporary directory.`
 
 const { values: args } = parseArgs({
@@ -367,6 +370,13 @@ async function main() {
       settings: { smoke, duration: settings.duration, rounds: settings.rounds, warmup: settings.warmup, connections: settings.connections },
     })
 
+    const transcodeKeys = TRANSCODE_KEYS.filter((key) => !only || only.includes(key))
+    const transcode: TranscodeResult[] = transcodeKeys.length === 0 ? [] : await measureTranscode({
+      keys: transcodeKeys, service: servers[0] as Server, work: path.join(work, 'transcode'), runId, sql, log,
+      getPaths: chats.map((row) => `/api/v2/conversations/${row.conversation_id}/recordings/${row.id}`),
+      settings: { smoke, duration: settings.duration, warmup: settings.warmup, connections: settings.connections },
+    })
+
     const info = machine(serverVersion, builtFrom, loadBefore, loadDuring)
     const report: Report = {
       startedAt: started.toISOString(),
@@ -378,6 +388,7 @@ async function main() {
       endpoints: results,
       targets: [],
       media,
+      transcode,
       memory: memoryPeak,
       notes: [
         `The service, the baseline, PostgreSQL and autocannon all run on this machine and share its ${os.cpus().length} cores: absolute figures are lower than with the load generator elsewhere, and they vary between runs. Compare the ratios, which come from the same run.`,
@@ -387,6 +398,9 @@ async function main() {
         'Ingest writes through the full-text triggers; its rows (conversations bench-ingest-*) are removed when the database is reused (--reuse).',
         ...(media.length === 0 ? [] : [
           'Media: the service and bench/media-baseline.ts share one DATA_DIR in the system\'s temp directory. The baseline writes an upload and fsyncs it, nothing else; the service also hashes it (SHA-256), sniffs its type, reads its duration, renames it into place, fsyncs the directory and records it in PostgreSQL. Reads come from the page cache after the first: they measure the servers, not the disk. Uploads stream from a file the bench made, in the page cache too.',
+        ]),
+        ...(transcode.length === 0 ? [] : [
+          `Transcoding: the service runs at most ${Math.max(1, os.availableParallelism() - 1)} ffmpeg at once (TRANSCODE_CONCURRENCY unset: one less than the CPUs), its PostgreSQL and the bench share the rest of the machine. CPU times come from /proc/<pid>/stat in clock ticks (getconf CLK_TCK); a ffmpeg process counts once it has exited. Each upload queues a waveform (ffmpeg too): the bench waits for the job queue to hold none before it measures.`,
         ]),
       ],
     }

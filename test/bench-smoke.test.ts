@@ -11,6 +11,7 @@ interface BenchReport {
   endpoints: { key: string; label: string; unavailable?: string; check?: string; service?: { rps: number; failed: number }; baseline?: { rps: number; failed: number } }[]
   targets: { target: string; status: string }[]
   media: { key: string; label: string; unavailable?: string; check?: string; service?: number; baseline?: number; failed?: Record<string, number> }[]
+  transcode: { key: string; label: string; unavailable?: string; check?: string; measured?: number; baseline?: number }[]
 }
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
@@ -26,7 +27,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 
 // Performance targets are read from `npm run bench`, never asserted here: this only keeps the bench from rotting.
 describe('the benchmark (npm run bench) in smoke mode', () => {
-  it('seeds, drives the service and the baseline on every endpoint, and reports each', async () => {
+  it('seeds, drives the service and the baseline on every endpoint, media and transcoding row, and reports each', async () => {
     const { serverUrl, prefix } = inject('testDatabase')
     const built = await run([path.join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'bench/tsconfig.json'])
     expect(built.code, built.output).toBe(0)
@@ -71,6 +72,21 @@ describe('the benchmark (npm run bench) in smoke mode', () => {
         'both stored the bytes sent', 'both stored the bytes sent', 'both answered the bytes uploaded', 'identical 206 answers', undefined,
       ])
       expect(table).toContain('### Media')
+
+      // One 2-second call per transcode in a smoke run, made by the service's jobs and by ffmpeg run directly.
+      expect(report.transcode.map((result) => result.key)).toEqual([
+        'transcode-throughput', 'transcode-throughput', 'transcode-wait', 'transcode-wait', 'transcode-p99', 'transcode-p99',
+      ])
+      for (const result of report.transcode) {
+        const where = `${result.label}:\n${bench.output}`
+        expect(result.unavailable, where).toBeUndefined()
+        expect(result.measured, where).toBeGreaterThan(0)
+        expect(result.baseline, where).toBeGreaterThan(0)
+        expect(table).toContain(`| **${result.label}** |`)
+      }
+      // The service must make what ffmpeg makes from the same command line, or the ratios compare different work.
+      for (const result of report.transcode.filter((r) => r.key === 'transcode-throughput')) expect(result.check).toMatch(/have the size of the direct output/)
+      expect(table).toContain('### Transcoding')
     } finally {
       await rm(out, { recursive: true, force: true })
       await withAdminClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))
