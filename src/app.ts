@@ -36,6 +36,10 @@ import { settingsRoutes } from './routes/settings.js'
 import { deletionProtectionRoutes } from './routes/deletion-protection.js'
 import { retentionQueryRoutes } from './routes/retention-query.js'
 import { batchDownloadRoutes } from './routes/batch-downloads.js'
+import { webhookRoutes } from './routes/webhooks.js'
+import { recordingJobRoutes } from './routes/recording-jobs.js'
+import { parseExportTargets } from './services/export-targets.js'
+import { retentionPolicyRoutes } from './routes/retention-policies.js'
 import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
 import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
@@ -204,6 +208,12 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
       timeoutMs: config.TRANSCODE_TIMEOUT_MS,
       concurrency: config.TRANSCODE_CONCURRENCY ?? Math.max(1, availableParallelism() - 1),
     },
+    webhookAllowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    recordingJobs: {
+      batchSize: config.RECORDING_JOB_BATCH_SIZE,
+      exportTargets: parseExportTargets(config.EXPORT_TARGETS),
+      s3: { endpoint: config.S3_ENDPOINT, region: config.S3_REGION, forcePathStyle: config.S3_FORCE_PATH_STYLE },
+    },
   })
   await app.register(jobs, { databaseUrl, connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, concurrency: config.JOB_CONCURRENCY })
   defineTasks(app, config)
@@ -234,6 +244,9 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     await api.register(deletionProtectionRoutes)
     await api.register(retentionQueryRoutes)
     await api.register(batchDownloadRoutes)
+    await api.register(webhookRoutes)
+    await api.register(recordingJobRoutes)
+    await api.register(retentionPolicyRoutes)
   })
   return app
 }

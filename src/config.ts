@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import path from 'node:path'
+import { parseExportTargets } from './services/export-targets.js'
 
 /** Every setting the service reads. This is the only module that reads `process.env`. */
 export const ConfigSchema = Type.Object({
@@ -176,6 +177,19 @@ export const ConfigSchema = Type.Object({
     default: 500,
     description: 'Recordings the retention sweep deletes or archives per transaction; it pauses between batches so the API keeps its latency.',
   }),
+  RECORDING_JOB_BATCH_SIZE: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 500,
+    description: 'Recordings an executing recording job (bulk archive, delete, export) sets the dates of per transaction; each batch is a job of its own.',
+  }),
+  EXPORT_TARGETS: Type.Optional(
+    Type.String({
+      description:
+        'Where EXPORT recording jobs write, by integrationId: a JSON object {"id": "location"} or a list id=location separated by commas. ' +
+        'A location is an absolute directory path (or file:// URL) or s3://bucket/prefix (with the S3_ENDPOINT, S3_REGION and S3_FORCE_PATH_STYLE client settings). Unset: no export targets.',
+    }),
+  ),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     default: 10_000,
@@ -219,6 +233,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.MEDIA_STORAGE === 's3' && config.S3_BUCKET === undefined) {
     problems.push('MEDIA_STORAGE=s3 needs S3_BUCKET: the bucket media is kept in')
+  }
+  try {
+    parseExportTargets(config.EXPORT_TARGETS)
+  } catch (error) {
+    problems.push(`EXPORT_TARGETS: ${error instanceof Error ? error.message : String(error)}`)
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`)
   return { ...config, DATA_DIR: path.resolve(config.DATA_DIR) }

@@ -5,6 +5,7 @@ import { TRANSCODE_TASK } from './services/rendition-service.js'
 import { createWebhookDelivery, DELIVER_TASK, parseRetrySchedule, removeOldEvents } from './services/webhook-delivery.js'
 import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
 import { defineBatchDownloadTasks } from './services/batch-download-service.js'
+import { defineRecordingJobTasks } from './services/recording-job-service.js'
 
 /** The text member `name` of a job payload (payloads are written by SQL and by this service only). */
 function text(payload: unknown, name: string): string {
@@ -154,4 +155,5 @@ export function defineTasks(
   })
 
   defineBatchDownloadTasks(app)
+  defineRecordingJobTasks(app)
 }

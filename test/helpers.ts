@@ -66,7 +66,7 @@ export async function createTestContext(
 }
 
 /** The HTTP methods the API answers. */
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 export const recordingsUrl = (conversationId: string) => `/api/v2/conversations/${conversationId}/recordings`
 

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLE_BATCH_ID } from '../src/schemas/batch-downloads.js'
+import { EXAMPLE_JOB_ID } from '../src/schemas/recording-jobs.js'
 import { EXAMPLE_IDS } from '../src/schemas/common.js'
+import { EXAMPLE_CROSSPLATFORM_POLICY_ID, EXAMPLE_POLICY_ID } from '../src/schemas/retention-policies.js'
+import { EXAMPLE_WEBHOOK_EVENT_ID, EXAMPLE_WEBHOOK_ID } from '../src/schemas/webhooks.js'
 import { STORED_RENDITION } from '../src/services/media-urls.js'
 import { DEFAULT_ORGANIZATION_ID } from '../src/services/organizations.js'
-import { createTestContext, type TestContext } from './helpers.js'
+import { createTestContext, eventually, type TestContext } from './helpers.js'
 import { wav } from './media.js'
 
 /**
@@ -160,6 +163,28 @@ describe('OpenAPI examples, sent as Swagger UI sends them', () => {
       // Likewise the batch the submission example made is the one the documented GET asks for.
       if (call.operationId === 'postRecordingBatchrequests' && res.statusCode === 200) {
         await ctx.sql.query('UPDATE batch_downloads SET id = $1 WHERE id = $2', [EXAMPLE_BATCH_ID, res.json<{ id: string }>().id])
+      }
+      // And the recording job, once collected (READY, so that the execute example can run it).
+      if (call.operationId === 'postRecordingJobs' && res.statusCode === 202) {
+        const { id } = res.json<{ id: string }>()
+        await eventually(async () => (await ctx.sql.query(`SELECT FROM recording_jobs WHERE id = $1 AND state = 'READY'`, [id])).rowCount === 1, 'the example job READY')
+        await ctx.sql.query('UPDATE recording_jobs SET id = $1 WHERE id = $2', [EXAMPLE_JOB_ID, id])
+      }
+      // And the retention policy of each family the calls on one policy name.
+      const policyExample = { postRecordingMediaretentionpolicies: EXAMPLE_POLICY_ID, postRecordingCrossplatformMediaretentionpolicies: EXAMPLE_CROSSPLATFORM_POLICY_ID }[call.operationId]
+      if (policyExample && res.statusCode === 200) {
+        await ctx.sql.query('UPDATE retention_policies SET id = $1 WHERE id = $2', [policyExample, res.json<{ id: string }>().id])
+      }
+      // And the webhook and ping event the other webhook operations name. The webhook is kept disabled: its example
+      // target is a documentation address, where a delivery would only wait out its timeout.
+      if (call.operationId === 'postRecordingWebhooks' && res.statusCode === 201) {
+        await ctx.sql.query('UPDATE webhooks SET id = $1, enabled = false WHERE id = $2', [EXAMPLE_WEBHOOK_ID, res.json<{ id: string }>().id])
+      }
+      if (call.operationId === 'putRecordingWebhook' && res.statusCode === 200) {
+        await ctx.sql.query('UPDATE webhooks SET enabled = false WHERE id = $1', [EXAMPLE_WEBHOOK_ID])
+      }
+      if (call.operationId === 'postRecordingWebhookPing' && res.statusCode === 202) {
+        await ctx.sql.query('UPDATE webhook_events SET id = $1 WHERE id = $2', [EXAMPLE_WEBHOOK_EVENT_ID, res.json<{ eventId: string }>().eventId])
       }
     }
   })

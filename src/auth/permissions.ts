@@ -27,6 +27,22 @@ export const PERMISSIONS = {
   'recording:settings:editUrlExpiration': 'Change how long playback and batch download URLs stay valid',
   'recording:settings:editConferenceRecording': 'Change the conference recording setting',
   'recording:settings:editHierarchyAccessControl': 'Change the hierarchy access control setting',
+  'recording:retentionPolicy:view': 'Read media retention policies',
+  'recording:retentionPolicy:add': 'Create media retention policies',
+  'recording:retentionPolicy:edit': 'Change media retention policies',
+  'recording:retentionPolicy:delete': 'Delete media retention policies',
+  'recording:crossPlatformRetentionPolicy:view': 'Read cross-platform media retention policies',
+  'recording:crossPlatformRetentionPolicy:add': 'Create cross-platform media retention policies',
+  'recording:crossPlatformRetentionPolicy:edit': 'Change cross-platform media retention policies',
+  'recording:crossPlatformRetentionPolicy:delete': 'Delete cross-platform media retention policies',
+  'recording:webhook:view': 'Read webhook subscriptions and their deliveries (this store)',
+  'recording:webhook:add': 'Subscribe webhooks to change events (this store)',
+  'recording:webhook:edit': 'Change webhooks, make new secrets, redeliver and ping (this store)',
+  'recording:webhook:delete': 'Delete webhooks (this store)',
+  'recording:job:add': 'Create recording bulk jobs (archive, delete, export)',
+  'recording:job:view': 'Read recording bulk jobs and their failed recordings',
+  'recording:job:edit': 'Execute recording bulk jobs',
+  'recording:job:delete': 'Cancel or remove recording bulk jobs',
 } as const
 export type Permission = keyof typeof PERMISSIONS
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
@@ -60,6 +76,23 @@ export const REQUIRES = {
     'recording:settings:editScreenRecordings', 'recording:settings:editRegionalStorage', 'recording:settings:editUrlExpiration',
     'recording:settings:editConferenceRecording', 'recording:settings:editHierarchyAccessControl',
   ],
+  viewRetentionPolicies: ['recording:retentionPolicy:view'],
+  addRetentionPolicy: ['recording:retentionPolicy:add'],
+  editRetentionPolicy: ['recording:retentionPolicy:edit'],
+  deleteRetentionPolicy: ['recording:retentionPolicy:delete'],
+  viewCrossPlatformRetentionPolicies: ['recording:crossPlatformRetentionPolicy:view'],
+  addCrossPlatformRetentionPolicy: ['recording:crossPlatformRetentionPolicy:add'],
+  editCrossPlatformRetentionPolicy: ['recording:crossPlatformRetentionPolicy:edit'],
+  deleteCrossPlatformRetentionPolicy: ['recording:crossPlatformRetentionPolicy:delete'],
+  viewWebhooks: ['recording:webhook:view'],
+  addWebhook: ['recording:webhook:add'],
+  editWebhook: ['recording:webhook:edit'],
+  deleteWebhook: ['recording:webhook:delete'],
+  addRecordingJob: ['recording:job:add'],
+  viewRecordingJobs: ['recording:job:view'],
+  /** Genesys "ALL": executing a job changes retention dates, so it takes the retention permissions too. */
+  executeRecordingJob: ['recording:job:edit', ...EDIT_RETENTION],
+  deleteRecordingJob: ['recording:job:delete'],
 } satisfies Record<string, Permission[]>
 
 /**
@@ -68,4 +101,9 @@ export const REQUIRES = {
  */
 export const requireAny = (permissions: readonly Permission[]) => ({
   security: permissions.map((permission) => ({ [SECURITY_SCHEME]: [permission] })),
+})
+
+/** Route-schema `security` for "all of these permissions" (Genesys "ALL"): one requirement object with every scope. */
+export const requireAll = (permissions: readonly Permission[]) => ({
+  security: [{ [SECURITY_SCHEME]: [...permissions] }],
 })

@@ -15,6 +15,10 @@ import { createSettingsService, type SettingsService } from '../services/setting
 import { createDeletionProtectionService, type DeletionProtectionService } from '../services/deletion-protection-service.js'
 import { createRetentionService, type RetentionService } from '../services/retention-service.js'
 import { createBatchDownloadService, type BatchDownloadService } from '../services/batch-download-service.js'
+import { createWebhookService, type WebhookService } from '../services/webhook-service.js'
+import { createRecordingJobService, type RecordingJobService } from '../services/recording-job-service.js'
+import type { ExportTargets, S3ClientSettings } from '../services/export-targets.js'
+import { createRetentionPolicyService, type RetentionPolicyService } from '../services/retention-policy-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -40,20 +44,28 @@ declare module 'fastify' {
       retention: RetentionService
       /** Batch download requests, resolved by a background job; their URLs are signed when read. */
       batchDownloads: BatchDownloadService
+      /** Webhook subscriptions and their deliveries (the events are written by triggers, sent by a job). */
+      webhooks: WebhookService
+      /** Recording bulk jobs (archive, delete, export), collected and executed by background jobs; the export job. */
+      recordingJobs: RecordingJobService
+      /** Media retention policies (both families); their dates are given to recordings at ingest. */
+      retentionPolicies: RetentionPolicyService
     }
   }
 }
 
 /** Builds each service once, over the app's Prisma client. */
-export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string | (() => string); storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number; transcode: { ffmpeg: string; timeoutMs: number; concurrency: number } }>(
-  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours, transcode }) => {
+export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Uint8Array; publicBaseUrl: string | (() => string); storage: MediaStorage; mediaMaxBytes: number; dataDir: string; uploadExpiryHours: number; transcode: { ffmpeg: string; timeoutMs: number; concurrency: number }; webhookAllowPrivateTargets: boolean; recordingJobs: { batchSize: number; exportTargets: ExportTargets; s3: S3ClientSettings } }>(
+  async (app, { migrations, cursorKey, mediaUrlKey, publicBaseUrl, storage, mediaMaxBytes, dataDir, uploadExpiryHours, transcode, webhookAllowPrivateTargets, recordingJobs }) => {
     const mediaUrls = createMediaUrlSigner({ key: mediaUrlKey, baseUrl: publicBaseUrl })
     const settings = createSettingsService({ prisma: app.prisma })
     const playback = createPlaybackUrls({ signer: mediaUrls, storage, ttlMinutes: settings.playbackUrlTtlMinutes })
     const media = createMediaService({ prisma: app.prisma, storage, playback, maxBytes: mediaMaxBytes })
+    const retentionPolicies = createRetentionPolicyService({ prisma: app.prisma })
     const renditions = createRenditionService({ prisma: app.prisma, storage, ...transcode, scratch: path.join(dataDir, 'transcode') })
     app.decorate('services', {
-      recordings: createRecordingService({ prisma: app.prisma, playback, renditions }),
+      recordings: createRecordingService({ prisma: app.prisma, playback, renditions, retentionPolicies }),
+      retentionPolicies,
       renditions,
       annotations: createAnnotationService({ prisma: app.prisma }),
       search: createSearchService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
@@ -61,6 +73,8 @@ export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Ui
       deletionProtection: createDeletionProtectionService({ prisma: app.prisma }),
       retention: createRetentionService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey) }),
       batchDownloads: createBatchDownloadService({ prisma: app.prisma, playback, urlTtlMinutes: settings.batchDownloadUrlTtlMinutes }),
+      webhooks: createWebhookService({ prisma: app.prisma, allowPrivateTargets: webhookAllowPrivateTargets }),
+      recordingJobs: createRecordingJobService({ prisma: app.prisma, cursors: createCursorCodec(cursorKey), storage, ...recordingJobs }),
       clients: createClientService({ prisma: app.prisma }),
       health: createHealthService({ prisma: app.prisma, migrations }),
       media,

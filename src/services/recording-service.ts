@@ -17,6 +17,7 @@ import type { HeldClaim } from './idempotency-service.js'
 import type { PlaybackUrls } from './media-urls.js'
 import type { RenditionService } from './rendition-service.js'
 import { assertDeleteDateKept, DeletionProtectedError, isDeletionProtected } from './deletion-protection-service.js'
+import type { RetentionPolicyService } from './retention-policy-service.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
@@ -266,7 +267,13 @@ const refuseProtected = (key: RecordingKey) => (error: unknown): never => {
 
 /** The ETag of an answer: its version, the options that narrowed it, and the expiry of the playback URLs in it. */
 
-export function createRecordingService({ prisma, playback, renditions }: { prisma: PrismaClient; playback: PlaybackUrls; renditions: RenditionService }) {
+export function createRecordingService({ prisma, playback, renditions, retentionPolicies }: {
+  prisma: PrismaClient
+  playback: PlaybackUrls
+  renditions: RenditionService
+  /** The organization's media retention policies: they date recordings ingested without dates. */
+  retentionPolicies?: Pick<RetentionPolicyService, 'datesFor'>
+}) {
   /** The recording JSON with the options' view applied and playback URLs in place of the marks of stored media. */
   async function present<T>(json: string, options: ViewOptions, organizationId: string, view: (parsed: T) => T) {
     const viewed = changesContent(options) ? JSON.stringify(view(JSON.parse(json) as T)) : json
@@ -288,6 +295,11 @@ export function createRecordingService({ prisma, playback, renditions }: { prism
         throw new InvalidRequestError(`conversationId in the body (${input.conversationId}) differs from the path (${conversationId})`, 'conversationId')
       }
       const rows = ingestRows(organizationId, conversationId, input)
+      if (retentionPolicies && rows.recording.archive_date === null && rows.recording.delete_date === null) {
+        // Only an ingest without dates: dates a producer gives are kept, whatever the policies say.
+        const dates = await retentionPolicies.datesFor(organizationId, input, new Date())
+        if (dates) Object.assign(rows.recording, { archive_date: dates.archiveDate, delete_date: dates.deleteDate })
+      }
       const selfUri = recordingSelfUri(conversationId, rows.recording.id)
       const stored = answer && { key: answer.key, statusCode: answer.statusCode, headers: { 'content-type': answer.contentType, location: selfUri } }
       const { json, version, restorations } = await insertRecording(prisma, rows, stored)

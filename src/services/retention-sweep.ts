@@ -66,7 +66,8 @@ const COPIES_AT_ONCE = 8
 export function createRetentionSweep({ prisma, media, batchSize }: { prisma: PrismaClient; media: MediaService; batchSize: number }) {
   /**
    * Deletes one batch of recordings past their deleteDate; answers them once committed. Recordings of protected
-   * conversations wait (a trigger would refuse their delete, and with it the whole batch) until protection is lifted.
+   * conversations wait (a trigger would refuse their delete, and with it the whole batch) until protection is lifted;
+   * recordings with an export still to do (a recording job's, whose exportDate is at most the deleteDate) wait for it.
    */
   async function deleteBatch(): Promise<SweptRecording[]> {
     return prisma.$queryRaw<SweptRecording[]>`
@@ -74,6 +75,7 @@ export function createRetentionSweep({ prisma, media, batchSize }: { prisma: Pri
         SELECT r.id FROM recordings r
         WHERE r.delete_date <= now()
           AND NOT EXISTS (SELECT FROM protected_conversations p WHERE p.organization_id = r.organization_id AND p.conversation_id = r.conversation_id)
+          AND NOT (r.export_integration_id IS NOT NULL AND r.export_date IS NOT NULL AND r.exported_date IS NULL)
         ORDER BY r.delete_date
         LIMIT ${batchSize}
         FOR UPDATE OF r SKIP LOCKED)

@@ -3,6 +3,8 @@ import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ALL_PERMISSIONS, REQUIRES, SECURITY_SCHEME, type Permission } from '../../src/auth/permissions.js'
 import type { Annotation, Recording } from '../../src/schemas/recording.js'
+import { POLICY_PATHS, type PolicyFamily } from '../../src/services/retention-policy-service.js'
+import { DEFAULT_ORGANIZATION_ID } from '../../src/services/organizations.js'
 import { audioRecording, chatRecording } from '../fixtures.js'
 import { wav } from '../media.js'
 import { createOrganization, createTestContext, expectErrorBody, recordingsUrl, rowCounts, type Method, type TestContext } from '../helpers.js'
@@ -26,6 +28,9 @@ interface Target {
   conversationId: string
   recordingId: string
   annotationId: string
+  /** A webhook of the recording's organization, and an event it has a delivery of, once `prepareWebhook` made them. */
+  webhookId: string
+  eventId: string
 }
 
 interface Call {
@@ -43,9 +48,9 @@ interface Operation {
   operationId: string
   /**
    * What the request addresses: a new recording of a conversation (ingest), a conversation's recordings, one
-   * recording (or something new under it), or one existing annotation of a recording.
+   * recording (or something new under it), one existing annotation of a recording, or one webhook (or a delivery of it).
    */
-  scope: 'ingest' | 'organization' | 'conversation' | 'recording' | 'annotation'
+  scope: 'ingest' | 'organization' | 'conversation' | 'recording' | 'annotation' | 'webhook'
   call(target: Target): Call
   /** Status on success. */
   ok: number
@@ -67,7 +72,68 @@ const metadataUrl = (t: Target) => `/api/v2/conversations/${t.conversationId}/re
 const SETTINGS_URL = '/api/v2/recording/settings'
 const PROTECTION_URL = '/api/v2/recordings/deletionprotection'
 const BATCHES_URL = '/api/v2/recording/batchrequests'
+const JOBS_URL = '/api/v2/recording/jobs'
+
+/**
+ * A READY job under the target's recording id, made by the client that executes it (only a job's creator may): tokens
+ * of the test context are clients named by their organization and number of permissions, and the execute operation is
+ * sent with exactly its permissions in the default organization, with all of them in another. The jobs still active
+ * are cancelled first, since an organization may have only two.
+ */
+async function prepareJob(t: Target): Promise<void> {
+  await ctx.sql.query(`UPDATE recording_jobs SET state = 'CANCELLED' WHERE state IN ('PENDING', 'PROCESSING')`)
+  await ctx.sql.query(`INSERT INTO recording_jobs (id, organization_id, client_id, action, state, query, total_recordings, total_conversations)
+    SELECT $1, organization_id, 'test-' || organization_id || '-' || CASE WHEN organization_id = $2 THEN $3 ELSE $4 END,
+      'DELETE', 'READY', '{"action":"DELETE"}', 0, 0 FROM recordings WHERE id = $1`,
+  [t.recordingId, DEFAULT_ORGANIZATION_ID, REQUIRES.executeRecordingJob.length, ALL_PERMISSIONS.length])
+}
+const WEBHOOKS_URL = '/api/v2/recording/webhooks'
+const webhookUrl = (t: Target) => `${WEBHOOKS_URL}/${t.webhookId}`
+// Public (no 400), needs no DNS; the webhooks made here are disabled, so nothing is ever sent to it.
+const WEBHOOK_BODY = { name: 'access', url: 'https://203.0.113.10/hook', events: ['webhook.ping'], enabled: false }
 let playbackTtlCalls = 0
+/** The retention policy of each family the policy operations address, made by `preparePolicy` in the target's organization. */
+const policyIds: Record<PolicyFamily, string> = { classic: randomUUID(), crossplatform: randomUUID() }
+const preparePolicy = (family: PolicyFamily) => async (t: Target) => {
+  policyIds[family] = randomUUID()
+  await ctx.sql.query(
+    `INSERT INTO retention_policies (id, organization_id, family, name, enabled, policy)
+     SELECT $1, organization_id, $2, 'access', false, '{}' FROM recordings WHERE id = $3`,
+    [policyIds[family], family, t.recordingId],
+  )
+}
+/** Each media retention policy operation of a family (classic or cross-platform). */
+const policyOperations = (family: PolicyFamily, name: string): Operation[] => {
+  const url = POLICY_PATHS[family]
+  const one = () => `${url}/${policyIds[family]}`
+  const prepare = preparePolicy(family)
+  return [
+    { name: `list ${family} retention policies`, operationId: `getRecording${name}Mediaretentionpolicies`, scope: 'organization', ok: 200, mutates: false, call: () => ({ method: 'GET', url }) },
+    { name: `create a ${family} retention policy`, operationId: `postRecording${name}Mediaretentionpolicies`, scope: 'organization', ok: 200, mutates: true, call: () => ({ method: 'POST', url, payload: { name: 'created' } }) },
+    { name: `delete ${family} retention policies by id`, operationId: `deleteRecording${name}Mediaretentionpolicies`, scope: 'organization', ok: 204, mutates: true, prepare, call: () => ({ method: 'DELETE', url: `${url}?ids=${policyIds[family]}` }) },
+    { name: `get a ${family} retention policy`, operationId: `getRecording${name}Mediaretentionpolicy`, scope: 'organization', ok: 200, mutates: false, prepare, call: () => ({ method: 'GET', url: one() }) },
+    { name: `replace a ${family} retention policy`, operationId: `putRecording${name}Mediaretentionpolicy`, scope: 'organization', ok: 200, mutates: true, prepare, call: () => ({ method: 'PUT', url: one(), payload: { name: 'replaced' } }) },
+    { name: `enable a ${family} retention policy`, operationId: `patchRecording${name}Mediaretentionpolicy`, scope: 'organization', ok: 200, mutates: true, prepare, call: () => ({ method: 'PATCH', url: one(), payload: { enabled: true } }) },
+    { name: `delete a ${family} retention policy`, operationId: `deleteRecording${name}Mediaretentionpolicy`, scope: 'organization', ok: 204, mutates: true, prepare, call: () => ({ method: 'DELETE', url: one() }) },
+  ]
+}
+let webhookPuts = 0
+
+/** The target's webhook, in its recording's organization, with a FAILED delivery of the target's event. */
+async function prepareWebhook(t: Target): Promise<void> {
+  await ctx.sql.query(
+    `WITH hook AS (
+       INSERT INTO webhooks (id, organization_id, name, url, events, enabled, secret)
+       SELECT $1, organization_id, 'access', 'https://203.0.113.10/hook', ARRAY['webhook.ping'], false, 'whsec_' || md5(random()::text)
+       FROM recordings WHERE id = $3 RETURNING id, organization_id),
+     event AS (
+       INSERT INTO webhook_events (id, organization_id, topic, subject, body)
+       SELECT $2, organization_id, 'webhook.ping', 'ping:' || id, '{}' FROM hook RETURNING id, seq, subject)
+     INSERT INTO webhook_deliveries (webhook_id, event_id, seq, subject, state, attempts, last_error)
+     SELECT $1, id, seq, subject, 'FAILED', 3, 'connection refused' FROM event`,
+    [t.webhookId, t.eventId, t.recordingId],
+  )
+}
 
 const OPERATIONS: Operation[] = [
   {
@@ -184,6 +250,72 @@ const OPERATIONS: Operation[] = [
     name: 'submit a batch download', operationId: 'postRecordingBatchrequests', scope: 'organization', ok: 200, mutates: true,
     call: (t) => ({ method: 'POST', url: BATCHES_URL, payload: { batchDownloadRequestList: [{ conversationId: t.conversationId }] } }),
   },
+  // Jobs are the organization's: test/routes/recording-jobs.test.ts shows another organization's answer 404. The job
+  // the target's recording id names is made by prepareJob.
+  {
+    name: 'create a recording job', operationId: 'postRecordingJobs', scope: 'organization', ok: 202, mutates: true,
+    call: () => ({ method: 'POST', url: JOBS_URL, payload: { action: 'DELETE', actionDate: '2036-01-01T00:00:00.000Z', conversationQuery: { interval: '2001-01-01T00:00:00Z/2001-01-02T00:00:00Z' } } }),
+    prepare: prepareJob,
+  },
+  {
+    name: 'list recording jobs', operationId: 'getRecordingJobs', scope: 'organization', ok: 200, mutates: false,
+    call: () => ({ method: 'GET', url: JOBS_URL }),
+  },
+  {
+    name: 'get a recording job', operationId: 'getRecordingJob', scope: 'organization', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: `${JOBS_URL}/${t.recordingId}` }), prepare: prepareJob,
+  },
+  {
+    name: 'execute a recording job', operationId: 'putRecordingJob', scope: 'organization', ok: 200, mutates: true,
+    call: (t) => ({ method: 'PUT', url: `${JOBS_URL}/${t.recordingId}`, payload: { state: 'PROCESSING' } }), prepare: prepareJob,
+  },
+  {
+    name: 'cancel a recording job', operationId: 'deleteRecordingJob', scope: 'organization', ok: 204, mutates: true,
+    call: (t) => ({ method: 'DELETE', url: `${JOBS_URL}/${t.recordingId}` }), prepare: prepareJob,
+  },
+  {
+    name: 'list the failed recordings of a recording job', operationId: 'getRecordingJobFailedrecordings', scope: 'organization', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: `${JOBS_URL}/${t.recordingId}/failedrecordings` }), prepare: prepareJob,
+  },
+  // Policies are the organization's: test/routes/retention-policies.test.ts shows another organization's answer 404.
+  ...policyOperations('classic', ''),
+  ...policyOperations('crossplatform', 'Crossplatform'),
+  {
+    name: 'create a webhook', operationId: 'postRecordingWebhooks', scope: 'organization', ok: 201, mutates: true,
+    call: () => ({ method: 'POST', url: WEBHOOKS_URL, payload: WEBHOOK_BODY }),
+  },
+  {
+    name: 'list webhooks', operationId: 'getRecordingWebhooks', scope: 'organization', ok: 200, mutates: false,
+    call: () => ({ method: 'GET', url: WEBHOOKS_URL }),
+  },
+  {
+    name: 'get a webhook', operationId: 'getRecordingWebhook', scope: 'webhook', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: webhookUrl(t) }), prepare: prepareWebhook,
+  },
+  {
+    name: 'replace a webhook', operationId: 'putRecordingWebhook', scope: 'webhook', ok: 200, mutates: true,
+    call: (t) => ({ method: 'PUT', url: webhookUrl(t), payload: { ...WEBHOOK_BODY, name: `renamed ${++webhookPuts}` } }), prepare: prepareWebhook,
+  },
+  {
+    name: 'delete a webhook', operationId: 'deleteRecordingWebhook', scope: 'webhook', ok: 204, mutates: true,
+    call: (t) => ({ method: 'DELETE', url: webhookUrl(t) }), prepare: prepareWebhook,
+  },
+  {
+    name: 'make a new webhook secret', operationId: 'postRecordingWebhookSecret', scope: 'webhook', ok: 200, mutates: true,
+    call: (t) => ({ method: 'POST', url: `${webhookUrl(t)}/secret` }), prepare: prepareWebhook,
+  },
+  {
+    name: 'list the deliveries of a webhook', operationId: 'getRecordingWebhookDeliveries', scope: 'webhook', ok: 200, mutates: false,
+    call: (t) => ({ method: 'GET', url: `${webhookUrl(t)}/deliveries` }), prepare: prepareWebhook,
+  },
+  {
+    name: 'redeliver a webhook delivery', operationId: 'postRecordingWebhookDeliveryRedeliver', scope: 'webhook', ok: 202, mutates: true,
+    call: (t) => ({ method: 'POST', url: `${webhookUrl(t)}/deliveries/${t.eventId}/redeliver` }), prepare: prepareWebhook,
+  },
+  {
+    name: 'ping a webhook', operationId: 'postRecordingWebhookPing', scope: 'webhook', ok: 202, mutates: true,
+    call: (t) => ({ method: 'POST', url: `${webhookUrl(t)}/ping` }), prepare: prepareWebhook,
+  },
 ]
 
 /**
@@ -215,7 +347,10 @@ async function arrange(token: string, conversationId = randomUUID(), name = 'rec
   expect(res.statusCode, res.body).toBe(201)
   const recording = res.json<Recording>()
   const annotation = recording.annotations?.find((a) => a.reason === undefined)
-  return { conversationId, recordingId: idOf(recording, 'recording'), annotationId: idOf(annotation, 'client annotation'), recording }
+  return {
+    conversationId, recordingId: idOf(recording, 'recording'), annotationId: idOf(annotation, 'client annotation'), recording,
+    webhookId: randomUUID(), eventId: randomUUID(),
+  }
 }
 
 /** A read's comparable outcome: status and body, or status and code for errors (their contextId differs). */
@@ -233,6 +368,16 @@ async function snapshot(token: string, target: Target) {
     settings: await read(token, { method: 'GET', url: SETTINGS_URL }),
     protection: await read(token, { method: 'POST', url: PROTECTION_URL, payload: { conversationIds: [target.conversationId] } }),
     batches: (await ctx.sql.query<{ n: string }>('SELECT count(*) AS n FROM batch_downloads')).rows[0]?.n,
+    // Counts that only requests change: a job's background collection (PENDING to READY) and processing (to FULFILLED)
+    // move no job between them.
+    jobs: (await ctx.sql.query(`SELECT count(*) AS n, count(*) FILTER (WHERE state = 'CANCELLED') AS cancelled,
+      count(*) FILTER (WHERE state IN ('PROCESSING', 'FULFILLED', 'FAILED')) AS executed FROM recording_jobs`)).rows[0],
+    policies: (await ctx.sql.query<{ p: string | null }>(`SELECT string_agg(id || name || enabled, ',' ORDER BY id) AS p FROM retention_policies`)).rows[0]?.p,
+    webhooks: (await ctx.sql.query<{ n: string }>('SELECT count(*) AS n FROM webhooks')).rows[0]?.n,
+    webhook: (await ctx.sql.query('SELECT name, url, events, enabled, secret, updated_at FROM webhooks WHERE id = $1', [target.webhookId])).rows,
+    deliveries: (await ctx.sql.query(
+      'SELECT event_id, state, attempts, next_attempt_at FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq', [target.webhookId],
+    )).rows,
   }
 }
 
@@ -395,6 +540,7 @@ describe('two organizations', () => {
     tokenA = await ctx.token()
     tokenB = await ctx.token(ALL_PERMISSIONS, orgB)
     a = await arrange(tokenA, shared, `${SECRET} first`)
+    await prepareWebhook(a)
     const second = await arrange(tokenA, shared, `${SECRET} second`)
     const elsewhere = await arrange(tokenA, onlyA, `${SECRET} elsewhere`)
     aRecordingIds.push(a.recordingId, second.recordingId)
@@ -410,6 +556,9 @@ describe('two organizations', () => {
       onlyA: await read(tokenA, { method: 'GET', url: recordingsUrl(onlyA) }),
       annotations: await read(tokenA, { method: 'GET', url: annotationsUrl(a) }),
       metadata: await read(tokenA, { method: 'GET', url: metadataUrl(a) }),
+      webhook: await read(tokenA, { method: 'GET', url: webhookUrl(a) }),
+      webhookDeliveries: await read(tokenA, { method: 'GET', url: `${webhookUrl(a)}/deliveries` }),
+      webhookSecret: (await ctx.sql.query('SELECT secret FROM webhooks WHERE id = $1', [a.webhookId])).rows,
     }
   }
 
@@ -421,10 +570,12 @@ describe('two organizations', () => {
         ?.split(target.conversationId).join('<conversation>')
         .split(target.recordingId).join('<recording>')
         .split(target.annotationId).join('<annotation>')
+        .split(target.webhookId).join('<webhook>')
+        .split(target.eventId).join('<event>')
     return { status: body.status, code: body.code, message: general(body.message), entityName: body.entityName, entityId: general(body.entityId) }
   }
 
-  const unknownIds = (target: Target): Target => ({ ...target, recordingId: randomUUID(), annotationId: randomUUID() })
+  const unknownIds = (target: Target): Target => ({ ...target, recordingId: randomUUID(), annotationId: randomUUID(), webhookId: randomUUID(), eventId: randomUUID() })
 
 
   interface Case {
@@ -450,8 +601,8 @@ describe('two organizations', () => {
       case 'conversation':
         return [{
           label: `${operation.name}: a conversation only A has recordings in`, operation, token: () => tokenB,
-          target: () => ({ conversationId: onlyA, recordingId: '-', annotationId: '-' }),
-          unknown: () => ({ conversationId: randomUUID(), recordingId: '-', annotationId: '-' }),
+          target: () => ({ conversationId: onlyA, recordingId: '-', annotationId: '-', webhookId: '-', eventId: '-' }),
+          unknown: () => ({ conversationId: randomUUID(), recordingId: '-', annotationId: '-', webhookId: '-', eventId: '-' }),
         }]
       case 'recording':
       case 'annotation': {
@@ -465,7 +616,10 @@ describe('two organizations', () => {
         ]
         return rows
       }
+      case 'webhook':
+        return [{ label: `${operation.name}: A's webhook (and delivery) ids`, operation, token: () => tokenB, target: () => a as Target, unknown: () => unknownIds(a) }]
     }
+    throw new Error(`no cases for the scope ${operation.scope satisfies never}`)
   })
 
   it.each(cases.map((c) => [c.label, c] as const))('%s: 404 exactly as for unknown ids, and A keeps everything', async (_label, c) => {

@@ -189,6 +189,28 @@ describe('webhook delivery', () => {
 })
 
 describe('what is reported', () => {
+  it('a bulk job is reported when created and at each change of its state (job.stateChanged), in order', async () => {
+    const target = await receiver()
+    const { secret, remove } = await subscribe(ctx, target.url, ['job.stateChanged'])
+    try {
+      const id = uuid7()
+      await ctx.sql.query(`INSERT INTO recording_jobs (id, organization_id, client_id, action, query) VALUES ($1, $2, 'events-test', 'DELETE', '{}')`, [id, DEFAULT_ORGANIZATION_ID])
+      await ctx.sql.query("UPDATE recording_jobs SET processed = 1 WHERE id = $1", [id])
+      await ctx.sql.query("UPDATE recording_jobs SET state = 'READY', total_recordings = 2 WHERE id = $1", [id])
+      await ctx.sql.query("UPDATE recording_jobs SET state = 'CANCELLED' WHERE id = $1", [id])
+      await eventually(async () => target.received.length >= 3, 'three events arrive')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const events = target.received.map((received) => verified(received, secret))
+      expect(events.map((event) => [event.topicName, event.eventBody.state])).toEqual([
+        ['job.stateChanged', 'PENDING'], ['job.stateChanged', 'READY'], ['job.stateChanged', 'CANCELLED'],
+      ])
+      expect(events[1]?.eventBody).toMatchObject({ id, totalRecordings: 2, recordingJobsQuery: { action: 'DELETE' }, selfUri: `/api/v2/recording/jobs/${id}` })
+    } finally {
+      await remove()
+      await target.close()
+    }
+  })
+
   it('an ingest with annotations is one recording.created (its annotations come with it), before any later annotation event', async () => {
     const target = await receiver()
     const { secret, remove } = await subscribe(ctx, target.url, ['recording.created', 'annotation.created'])
