@@ -1,6 +1,15 @@
 import { Logger, runMigrations } from 'graphile-worker'
+import { RETRYABLE_ERROR_CODES } from 'graphile-worker/dist/lib.js'
 import type { Logger as Pino } from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
+
+// graphile-worker retries its own bookkeeping (marking jobs done or failed) only on a few error codes; a database that
+// refuses or drops connections (a restart, an outage) is not among them. The runner does not await the marking of a
+// failed job, so such an error became an unhandled rejection, which ends a Node process. They are as transient as
+// the codes it retries: it now waits for the database as it does for those.
+for (const code of ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '08001', '08006']) {
+  RETRYABLE_ERROR_CODES[code] ??= { minDelay: 1000, maxDelay: 30_000 }
+}
 
 /** graphile-worker's log lines, into the service's log. */
 export function jobLogger(log: Pino | FastifyBaseLogger): Logger {
