@@ -64,7 +64,7 @@ export default fp<{ migrations: string[]; cursorKey: Uint8Array; mediaUrlKey: Ui
     const retentionPolicies = createRetentionPolicyService({ prisma: app.prisma })
     const renditions = createRenditionService({ prisma: app.prisma, storage, ...transcode, scratch: path.join(dataDir, 'transcode') })
     app.decorate('services', {
-      recordings: createRecordingService({ prisma: app.prisma, playback, renditions, retentionPolicies }),
+      recordings: createRecordingService({ prisma: app.prisma, reader: app.sqlReader, playback, renditions, retentionPolicies }),
       retentionPolicies,
       renditions,
       annotations: createAnnotationService({ prisma: app.prisma }),

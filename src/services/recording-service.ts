@@ -18,6 +18,7 @@ import type { PlaybackUrls } from './media-urls.js'
 import type { RenditionService } from './rendition-service.js'
 import { assertDeleteDateKept, DeletionProtectedError, isDeletionProtected } from './deletion-protection-service.js'
 import type { RetentionPolicyService } from './retention-policy-service.js'
+import type { SqlReader } from '../plugins/prisma.js'
 
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
@@ -267,8 +268,10 @@ const refuseProtected = (key: RecordingKey) => (error: unknown): never => {
 
 /** The ETag of an answer: its version, the options that narrowed it, and the expiry of the playback URLs in it. */
 
-export function createRecordingService({ prisma, playback, renditions, retentionPolicies }: {
+export function createRecordingService({ prisma, reader = prisma, playback, renditions, retentionPolicies }: {
   prisma: PrismaClient
+  /** Where the hot reads (a recording, a conversation's recordings, their metadata) run: the driver under prisma. */
+  reader?: PrismaClient | SqlReader
   playback: PlaybackUrls
   renditions: RenditionService
   /** The organization's media retention policies: they date recordings ingested without dates. */
@@ -314,14 +317,14 @@ export function createRecordingService({ prisma, playback, renditions, retention
      */
     async listByConversation(organizationId: string, conversationId: string, options: ListRecordingsQuery = {}): Promise<{ body: Body<Recording[]>; ready: boolean }> {
       const formats = wantedFormats(options)
-      let selected = await selectRecordings(prisma, organizationId, conversationId, formats)
+      let selected = await selectRecordings(reader, organizationId, conversationId, formats)
       if (selected === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
       const [format] = formats ?? []
       if (selected.pending.length > 0 && format) {
         const wanted = selected.pending.map((recordingId) => ({ recordingId, format }))
         await renditions.request(wanted)
         if (await renditions.settle(wanted, options.maxWaitMs ?? 5000)) {
-          selected = (await selectRecordings(prisma, organizationId, conversationId, formats)) ?? { json: '[]', pending: [] }
+          selected = (await selectRecordings(reader, organizationId, conversationId, formats)) ?? { json: '[]', pending: [] }
         }
       }
       const { json } = await present<Recording[]>(selected.json, options, organizationId, (recordings) => {
@@ -337,7 +340,7 @@ export function createRecordingService({ prisma, playback, renditions, retention
      */
     async get(key: RecordingKey, options: GetRecordingQuery = {}): Promise<{ body: Body<Recording>; ready: boolean; etag: string }> {
       const formats = wantedFormats(options)
-      const found = isUuid(key.recordingId) ? await selectRecording(prisma, key, formats) : undefined
+      const found = isUuid(key.recordingId) ? await selectRecording(reader, key, formats) : undefined
       if (!found) throw notFound(key)
       const [format] = formats ?? []
       if (found.pending && format) await renditions.request([{ recordingId: key.recordingId, format }])
@@ -351,14 +354,14 @@ export function createRecordingService({ prisma, playback, renditions, retention
 
     /** Metadata of every recording of a conversation (no transcripts, media or system annotations), as JSON text. */
     async listMetadata(organizationId: string, conversationId: string): Promise<string> {
-      const json = await selectMetadataList(prisma, organizationId, conversationId)
+      const json = await selectMetadataList(reader, organizationId, conversationId)
       if (json === undefined) throw new NotFoundError('Conversation', conversationId, ' (it has no recordings)')
       return json
     },
 
     /** Metadata of one recording, as JSON text. */
     async getMetadata(key: RecordingKey): Promise<string> {
-      const json = isUuid(key.recordingId) ? await selectMetadata(prisma, key) : undefined
+      const json = isUuid(key.recordingId) ? await selectMetadata(reader, key) : undefined
       if (json === undefined) throw notFound(key)
       return json
     },

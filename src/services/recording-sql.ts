@@ -4,6 +4,7 @@ import { STORED_MEDIA_MARK, STORED_RENDITION } from './media-urls.js'
 import type { RecordingKey } from './recording-key.js'
 import type { MediaFormat } from '../schemas/recording.js'
 import type { HeldClaim } from './idempotency-service.js'
+import type { SqlReader } from '../plugins/prisma.js'
 
 // Every answer that carries a recording, in raw SQL through Prisma. Per request, Prisma's query compiler, its row
 // mapping and the Date -> string round trip of every timestamp cost far more than PostgreSQL does; here one statement
@@ -16,6 +17,10 @@ import type { HeldClaim } from './idempotency-service.js'
 
 /** What can run SQL: the client, or the client of an interactive transaction. */
 type Db = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw'>
+
+/** What can run a read: a Db, or the driver underneath it (the hot reads; see SqlReader). */
+type Reader = Db | SqlReader
+const rowsOf = <T>(db: Reader, query: Prisma.Sql): Promise<T[]> => ('rows' in db ? db.rows<T>(query) : db.$queryRaw<T[]>(query))
 
 /** `Date#toISOString()` form (UTC, milliseconds), which is what the object path sends. */
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
@@ -217,8 +222,8 @@ export interface RecordingJson {
 }
 
 /** A recording with its stored media in `formats` (default: as stored). */
-export async function selectRecording(db: Db, key: RecordingKey, formats: Formats = null): Promise<RecordingJson | undefined> {
-  const [row] = await db.$queryRaw<RecordingJson[]>(one(RECORDING_JSON, key, formats))
+export async function selectRecording(db: Reader, key: RecordingKey, formats: Formats = null): Promise<RecordingJson | undefined> {
+  const [row] = await rowsOf<RecordingJson>(db, one(RECORDING_JSON, key, formats))
   return row
 }
 
@@ -226,13 +231,13 @@ export async function selectRecording(db: Db, key: RecordingKey, formats: Format
  * The JSON array of a conversation's recordings with their stored media in `formats`, and the ids of those whose
  * rendition in the first of them is still to be made; undefined when it has none.
  */
-export async function selectRecordings(db: Db, organizationId: string, conversationId: string, formats: Formats): Promise<{ json: string; pending: string[] } | undefined> {
-  const [row] = await db.$queryRaw<{ json: string | null; pending: string[] | null }[]>(all(RECORDING_JSON, organizationId, conversationId, formats))
+export async function selectRecordings(db: Reader, organizationId: string, conversationId: string, formats: Formats): Promise<{ json: string; pending: string[] } | undefined> {
+  const [row] = await rowsOf<{ json: string | null; pending: string[] | null }>(db, all(RECORDING_JSON, organizationId, conversationId, formats))
   return row?.json ? { json: row.json, pending: row.pending ?? [] } : undefined
 }
 
-export async function selectMetadata(db: Db, key: RecordingKey): Promise<string | undefined> {
-  const [row] = await db.$queryRaw<RecordingJson[]>(one(METADATA_JSON, key))
+export async function selectMetadata(db: Reader, key: RecordingKey): Promise<string | undefined> {
+  const [row] = await rowsOf<RecordingJson>(db, one(METADATA_JSON, key))
   return row?.json
 }
 
@@ -248,8 +253,8 @@ export async function selectMetadataOf(db: Db, organizationId: string, ids: stri
     ORDER BY p.i`
 }
 
-export async function selectMetadataList(db: Db, organizationId: string, conversationId: string): Promise<string | undefined> {
-  const [row] = await db.$queryRaw<{ json: string | null }[]>(all(METADATA_JSON, organizationId, conversationId))
+export async function selectMetadataList(db: Reader, organizationId: string, conversationId: string): Promise<string | undefined> {
+  const [row] = await rowsOf<{ json: string | null }>(db, all(METADATA_JSON, organizationId, conversationId))
   return row?.json ?? undefined
 }
 
