@@ -1,11 +1,8 @@
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyServerOptions } from 'fastify'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Ajv, type Options as AjvOptions } from 'ajv'
-import addFormats from 'ajv-formats'
-import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { publicBaseUrl, type Config } from './config.js'
@@ -18,7 +15,10 @@ import errorHandler, { answerClientError, errorBody, sendError } from './plugins
 import idempotency from './plugins/idempotency.js'
 import jobs from './plugins/jobs.js'
 import prismaPlugin from './plugins/prisma.js'
+import { RequestLog, requestIdOf } from './plugins/request-log.js'
 import requestTimeouts from './plugins/request-timeouts.js'
+import securityHeaders, { SECURITY_HEADERS } from './plugins/security-headers.js'
+import { validatorCompiler } from './plugins/validation.js'
 import services from './plugins/services.js'
 import storableText from './plugins/storable-text.js'
 import swagger from './plugins/swagger.js'
@@ -40,9 +40,8 @@ import { webhookRoutes } from './routes/webhooks.js'
 import { recordingJobRoutes } from './routes/recording-jobs.js'
 import { parseExportTargets } from './services/export-targets.js'
 import { retentionPolicyRoutes } from './routes/retention-policies.js'
-import { isDateTime } from './schemas/date-time.js'
 import { cursorKeyFrom } from './services/cursor.js'
-import { mediaUrlKeyFrom, withoutSignature } from './services/media-urls.js'
+import { mediaUrlKeyFrom } from './services/media-urls.js'
 import { loadSigningKey } from './services/signing-key-service.js'
 import { createMediaStorage } from './storage/media-storage.js'
 import { UPLOADS_PATH } from './services/upload-service.js'
@@ -60,71 +59,13 @@ export interface AppOptions {
 
 const BODY_LIMIT = 512_000
 
-/** Incoming ids are kept when they look like ids, so a caller's correlation id shows up in our logs. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{8,64}$/
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The URL carries a signature that is a credential (signed media URLs): the request log shows it blanked. */
-    redactSignature?: boolean
-  }
-}
-
-/**
- * One log line per request, when it completes, carrying its id, status and duration. The URL of a route whose query
- * carries a credential is logged without it.
- */
-class RequestLog extends LogController {
-  override incomingRequest() {}
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
-    const url = request.routeOptions.config.redactSignature ? withoutSignature(request.url) : request.url
-    const line = { method: request.method, url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime), clientId: request.client?.clientId }
-    if (error) reply.log.error({ ...line, err: error }, 'request errored')
-    else reply.log.info(line, 'request completed')
-  }
-}
-
-/**
- * Ajv for each request part: bodies are checked as sent (a number is not a string, null is not ""), while path and
- * query values, which always arrive as text, are coerced to the declared types. Every problem is reported.
- */
-function validatorCompiler() {
-  const base: AjvOptions = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false }
-  // ajv-formats' date-time admits instants that Date or PostgreSQL cannot hold; they would fail as a 500 later.
-  const withFormats = (ajv: Ajv) => addFormats.default(ajv).addFormat('date-time', { type: 'string', validate: isDateTime })
-  const body = withFormats(new Ajv({ ...base, coerceTypes: false }))
-  const other = withFormats(new Ajv({ ...base, coerceTypes: 'array' }))
-  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-    (httpPart === 'body' ? body : other).compile(schema)
-}
-
-/**
- * Security headers of every answer: an API answer is data, never a page, so nothing may be loaded from it, frame it,
- * or be sniffed into another type. A fixed set, not helmet's: its defaults are for HTML pages, and merging them in
- * loosened the policy (script-src, style-src, upgrade-insecure-requests, X-Frame-Options SAMEORIGIN). Swagger UI sets
- * its own policy on /docs.
- */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-  'referrer-policy': 'no-referrer',
-  'strict-transport-security': 'max-age=31536000; includeSubDomains',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'x-permitted-cross-domain-policies': 'none',
-}
-
 export async function buildApp({ config, databaseUrl, migrations, logger = false }: AppOptions) {
   const app = Fastify({
     ...(typeof logger === 'object' ? { loggerInstance: logger } : { logger }),
     bodyLimit: BODY_LIMIT,
     // Off: REQUEST_TIMEOUT_MS is applied per route (request-timeouts plugin), since media uploads may take hours.
     requestTimeout: 0,
-    genReqId: (request) => {
-      const given = request.headers['inin-correlation-id'] ?? request.headers['x-request-id']
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
-    },
+    genReqId: requestIdOf,
     logController: new RequestLog(),
     // The draining plugin answers requests that arrive while closing, with Retry-After and the error body.
     return503OnClosing: false,
@@ -142,10 +83,10 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     http: { requireHostHeader: false, headersTimeout: config.REQUEST_TIMEOUT_MS },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler())
+  await app.register(securityHeaders)
 
   // Genesys answers carry the request's correlation id; so do ours (it is also the contextId of error bodies).
   app.addHook('onRequest', async (request, reply) => {
-    reply.headers(SECURITY_HEADERS)
     reply.header('inin-correlation-id', request.id)
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
       throw new InvalidRequestError('An HTTP/1.1 request needs a Host header (RFC 9112 §3.2)', 'host', 'headers')

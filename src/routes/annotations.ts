@@ -7,7 +7,7 @@ import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, w
 import { parseIfMatch } from '../services/etag.js'
 import { heldClaim } from '../plugins/idempotency.js'
 import { audit } from './audit.js'
-import { JSON_TEXT, sendBody } from './recordings.js'
+import { JSON_TEXT, sendBody } from './json-body.js'
 import { AnnotationInputSchema, AnnotationSchema, type Annotation } from '../schemas/recording.js'
 
 const AnnotationParams = Type.Object({

@@ -10,7 +10,7 @@ import { RecordingSchema } from '../schemas/recording.js'
 import { UnsupportedMediaTypeError } from '../errors.js'
 import { MediaTooLargeError } from '../storage/media-storage.js'
 import { audit } from './audit.js'
-import { sendBody } from './recordings.js'
+import { sendBody } from './json-body.js'
 
 /** The types documented for the body; any audio/*, video/*, image/* type and application/zip is taken. */
 const DOCUMENTED_TYPES = ['audio/wav', 'audio/mpeg', 'audio/ogg', 'audio/webm', 'audio/mp4', 'video/webm', 'video/mp4', 'image/png', 'application/zip']

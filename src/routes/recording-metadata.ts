@@ -4,7 +4,7 @@ import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS } from '../schemas/error-body.js'
 import { RecordingMetadataSchema } from '../schemas/recording.js'
-import { sendBody } from './recordings.js'
+import { sendBody } from './json-body.js'
 
 /** `/api/v2/conversations/:conversationId/recordingmetadata`: recordings without media, transcripts or system annotations. */
 export const recordingMetadataRoutes: FastifyPluginAsyncTypebox = async (app) => {

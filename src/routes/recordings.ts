@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
 import { ConversationParams, RecordingParams } from '../schemas/common.js'
 import { READ_ERRORS, WRITE_ERRORS, CREATE_ERRORS, NoContent, errorResponses } from '../schemas/error-body.js'
 import { IfMatchHeaders, IfNoneMatchHeaders, NotModified, PRECONDITION_ERRORS, withETag } from '../schemas/conditional.js'
@@ -12,17 +11,7 @@ import {
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { audit } from './audit.js'
 import { splitCommaJoined } from './query.js'
-import type { Body } from '../services/recording-service.js'
-
-export const JSON_TEXT = 'application/json; charset=utf-8'
-
-/**
- * Sends a service's answer. JSON text that PostgreSQL built goes out as it is: Fastify does not serialize a string
- * payload once a JSON content type is set, so the route's response schema serializes only the object answers.
- */
-export function sendBody<T>(reply: FastifyReply, body: Body<T>): FastifyReply {
-  return 'json' in body ? reply.type(JSON_TEXT).send(body.json) : reply.send(body.value)
-}
+import { JSON_TEXT, sendBody } from './json-body.js'
 
 /** `/api/v2/conversations/:conversationId/recordings`: the Genesys routes plus our ingest and delete. */
 export const recordingRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { REQUIRES, requireAny } from '../auth/permissions.js'
 import { READ_ERRORS } from '../schemas/error-body.js'
 import { SearchQuerySchema, SearchResultSchema } from '../schemas/search.js'
-import { sendBody } from './recordings.js'
+import { sendBody } from './json-body.js'
 
 /** `GET /api/v2/recordings`: every recording of the organization, filtered, sorted and paged by cursor (extension). */
 export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {

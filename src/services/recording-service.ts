@@ -23,7 +23,7 @@ import type { SqlReader } from '../plugins/prisma.js'
 /** Media whose content is the transcript itself: stored complete on ingest. */
 const TRANSCRIPT_MEDIA = new Set(['chat', 'email', 'messaging'])
 
-const date = (value: string | null | undefined) => (value ? new Date(value) : null)
+const dateOf = (value: string | null | undefined) => (value ? new Date(value) : null)
 
 function assertRetentionOrder(archiveDate: Date | null, deleteDate: Date | null) {
   if (archiveDate && deleteDate && deleteDate < archiveDate) {
@@ -76,7 +76,7 @@ function initialFileState(input: CreateRecording): FileState {
 }
 
 /** An ISO instant as `Date#toISOString()` writes it (what the column keeps: UTC, milliseconds), or null. */
-const instant = (value: string | null | undefined) => (value ? new Date(value).toISOString() : null)
+const isoInstant = (value: string | null | undefined) => (value ? new Date(value).toISOString() : null)
 
 type EmailAddress = NonNullable<EmailMessage['from']>
 type EmailAttachment = NonNullable<EmailMessage['attachments']>[number]
@@ -98,11 +98,11 @@ const chatUser = (u: ChatMessageUser) =>
 
 /** The rows of one ingest, with fresh ids; the checks the body schema cannot express are made here. */
 function ingestRows(organizationId: string, conversationId: string, input: CreateRecording): IngestRows {
-  const retention = { archiveDate: date(input.archiveDate), deleteDate: date(input.deleteDate) }
+  const retention = { archiveDate: dateOf(input.archiveDate), deleteDate: dateOf(input.deleteDate) }
   assertRetentionOrder(retention.archiveDate, retention.deleteDate)
   assertRetentionNotPast(retention)
   const recordingId = uuid7()
-  const startTime = instant(input.startTime)
+  const startTime = isoInstant(input.startTime)
   return {
     recording: {
       id: recordingId,
@@ -111,15 +111,15 @@ function ingestRows(organizationId: string, conversationId: string, input: Creat
       name: input.name,
       path: input.path,
       start_time: startTime,
-      end_time: instant(input.endTime),
+      end_time: isoInstant(input.endTime),
       media: input.media,
       media_subtype: input.mediaSubtype,
       media_subject: input.mediaSubject,
       file_state: initialFileState(input),
       estimated_transcode_time_ms: input.estimatedTranscodeTimeMs,
       actual_transcode_time_ms: input.actualTranscodeTimeMs,
-      archive_date: instant(input.archiveDate),
-      delete_date: instant(input.deleteDate),
+      archive_date: isoInstant(input.archiveDate),
+      delete_date: isoInstant(input.deleteDate),
       output_duration_ms: input.outputDurationMs,
       output_size_in_bytes: input.outputSizeInBytes,
       session_id: input.sessionId,
@@ -172,13 +172,13 @@ function ingestRows(organizationId: string, conversationId: string, input: Creat
       bcc: m.bcc?.map(emailAddress),
       reply_to: m.replyTo && emailAddress(m.replyTo),
       attachments: m.attachments?.map(emailAttachment),
-      time: instant(m.time),
+      time: isoInstant(m.time),
     })),
     messagingMessages: (input.messagingTranscript ?? []).map((m, ordinal) => ({
       recording_id: recordingId,
       ordinal,
       message_id: m.id,
-      timestamp: instant(m.timestamp),
+      timestamp: isoInstant(m.timestamp),
       from: m.from,
       purpose: m.purpose,
       content_type: m.contentType,
@@ -379,8 +379,8 @@ export function createRecordingService({ prisma, reader = prisma, playback, rend
     ): Promise<{ json: string; etag: string; archiveDate: Date | null; deleteDate: Date | null }> {
       const where = whereKey(key)
       if (!where) throw notFound(key)
-      const archiveDate = date(input.archiveDate)
-      const deleteDate = date(input.deleteDate)
+      const archiveDate = dateOf(input.archiveDate)
+      const deleteDate = dateOf(input.deleteDate)
       assertRetentionOrder(archiveDate, deleteDate)
       return prisma.$transaction(async (tx) => {
         const current = await tx.recording.findFirst({ where, select: { id: true, fileState: true, archiveDate: true, deleteDate: true, version: true } })
