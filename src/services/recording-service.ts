@@ -9,7 +9,7 @@ import { compact, recordingSelfUri, toStoredUser } from './recording-mapper.js'
 import { applyView, withScreenPauses } from './recording-view.js'
 import { isUuid, recordingNotFound as notFound, recordingWhere as whereKey, type RecordingKey } from './recording-key.js'
 import {
-  insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type Formats, type IngestRows,
+  ingestedColumns, insertRecording, selectMetadata, selectMetadataList, selectRecording, selectRecordings, type Formats, type IngestRows,
 } from './recording-sql.js'
 import { v7 as uuid7 } from 'uuid'
 import { assertIfMatch, recordingETag, type IfMatch } from './etag.js'
@@ -105,25 +105,13 @@ function ingestRows(organizationId: string, conversationId: string, input: Creat
   const startTime = isoInstant(input.startTime)
   return {
     recording: {
+      ...ingestedColumns(input),
       id: recordingId,
       organization_id: organizationId,
       conversation_id: conversationId,
-      name: input.name,
-      path: input.path,
-      start_time: startTime,
-      end_time: isoInstant(input.endTime),
-      media: input.media,
-      media_subtype: input.mediaSubtype,
-      media_subject: input.mediaSubject,
-      file_state: initialFileState(input),
-      estimated_transcode_time_ms: input.estimatedTranscodeTimeMs,
-      actual_transcode_time_ms: input.actualTranscodeTimeMs,
       archive_date: isoInstant(input.archiveDate),
       delete_date: isoInstant(input.deleteDate),
-      output_duration_ms: input.outputDurationMs,
-      output_size_in_bytes: input.outputSizeInBytes,
-      session_id: input.sessionId,
-      recording_file_role: input.recordingFileRole,
+      file_state: initialFileState(input),
       original_recording_start_time: startTime,
       associated_conversation_ids: input.associatedConversationIds ?? [],
     },

@@ -2,7 +2,7 @@ import { Prisma } from '../generated/prisma/client.js'
 import { recordingSelfUri } from './recording-mapper.js'
 import { STORED_MEDIA_MARK, STORED_RENDITION } from './media-urls.js'
 import type { RecordingKey } from './recording-key.js'
-import type { MediaFormat } from '../schemas/recording.js'
+import type { MediaFormat, Recording } from '../schemas/recording.js'
 import type { HeldClaim } from './idempotency-service.js'
 import type { SqlReader } from '../plugins/prisma.js'
 
@@ -53,15 +53,6 @@ const annotations = (filter: string, from = TABLES.annotations) => `(SELECT json
     'selfUri', p.uri || r.id || '/annotations/' || a.id) ORDER BY a.location, a.id)
   FROM ${from} a WHERE a.recording_id = r.id${filter})`
 
-/**
- * The organization's restoration counters, which each restore counts down (recording settings); the recording's own
- * columns (the defaults) for an organization without settings.
- */
-const RESTORATIONS = `'maxAllowedRestorationsForOrg', coalesce((SELECT o.max_allowed_restorations_for_org FROM recording_settings o
-    WHERE o.organization_id = r.organization_id), r.max_allowed_restorations_for_org),
-  'remainingRestorationsAllowedForOrg', coalesce((SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o
-    WHERE o.organization_id = r.organization_id), r.remaining_restorations_allowed_for_org)`
-
 /** recordingErrorStatus of a recording whose media could not be made into the wanted format (an extension value). */
 export const TRANSCODING_FAILED = 'TRANSCODING_FAILED'
 
@@ -98,57 +89,123 @@ const NOT_PLAYED = `CROSS JOIN (SELECT NULL::float8[] AS waveform_data, NULL::te
   NULL::boolean AS transcoded, NULL::int AS original_duration_ms, NULL::text AS original_type, NULL::boolean AS pending,
   NULL::boolean AS failed) s`
 
+/** A member of the wire shape: its SQL expression over `r`, `p` and `s` (some read the child tables of `Sources`). */
+type Expression = string | ((s: Sources) => string)
+
 /**
- * Every member of a Recording but `messagingTranscript`, in schema order. The jsonb members of chat and e-mail
- * messages are sent as stored: the ingest keeps only what the response schema shows of them (reshaping them here
- * would cost a subquery each, planned on every request). mediaUris are left out while the file is UPLOADING,
- * ARCHIVED or RESTORING, as applyView does (nothing is playable), so the common read needs no view applied in Node; a new recording
- * without media has none anyway. Stored media in the archive tier never appears. Stored media appears as
- * the rendition STORED_RENDITION with a marked mediaUri, which the service replaces with a playback URL: the media `s`
- * chose in a wanted format (the original, or a rendition made from it). While that rendition is being made, the
- * recording has no mediaUris and an estimatedTranscodeTimeMs; the transcode figures are the rendition's once it is.
+ * One member of the Recording wire shape. `column`: the recordings column it is read from, which the ingest writes
+ * (`ingest`: copied from the ingested Recording as it is, or as an instant); `metadata`: also a member of
+ * RecordingMetadata, with its own expression when it differs.
  */
-const recordingMembers = (s: Sources) => `
-  'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
-  'startTime', ${iso('r.start_time')}, 'endTime', ${iso('r.end_time')},
-  'media', r.media, 'mediaSubtype', r.media_subtype, 'mediaSubject', r.media_subject,
-  'annotations', ${annotations('', s.annotations)},
-  'transcript', (SELECT json_agg(json_build_object(
+interface Member {
+  wire: keyof Recording
+  sql: Expression
+  column?: string
+  ingest?: 'as-is' | 'instant'
+  metadata?: true | Expression
+}
+
+/** The organization's restoration counter (recording settings), which each restore counts down; else the row's own. */
+const restorations = (column: string) =>
+  `coalesce((SELECT o.${column} FROM recording_settings o WHERE o.organization_id = r.organization_id), r.${column})`
+
+/**
+ * THE Recording wire shape, in schema order: the JSON of a Recording and of its RecordingMetadata, and the columns the
+ * ingest writes, are generated from this list (test/routes/recording-shape.test.ts holds it to the response schemas and
+ * the table). A new scalar field is a column (Prisma model and migration), a TypeBox property, and one line here.
+ *
+ * mediaUris are left out while the file is UPLOADING, ARCHIVED or RESTORING, as applyView does (nothing is playable),
+ * so the common read needs no view applied in Node. Stored media appears as the rendition STORED_RENDITION with a
+ * marked mediaUri, which the service replaces with a playback URL: the media `s` chose in a wanted format (the
+ * original, or a rendition made from it). While that rendition is being made, the recording has no mediaUris and an
+ * estimatedTranscodeTimeMs; the transcode figures are the rendition's once it is. The jsonb members of chat and e-mail
+ * messages are sent as stored: the ingest keeps only what the response schema shows of them. `messagingTranscript`
+ * is appended after json_strip_nulls (see recordingJson).
+ */
+export const RECORDING_SHAPE: readonly Member[] = [
+  { wire: 'id', sql: 'r.id', metadata: true },
+  { wire: 'name', sql: 'r.name', column: 'name', ingest: 'as-is', metadata: true },
+  { wire: 'conversationId', sql: 'r.conversation_id', metadata: true },
+  { wire: 'path', sql: 'r.path', column: 'path', ingest: 'as-is', metadata: true },
+  { wire: 'startTime', sql: iso('r.start_time'), column: 'start_time', ingest: 'instant', metadata: true },
+  { wire: 'endTime', sql: iso('r.end_time'), column: 'end_time', ingest: 'instant', metadata: true },
+  { wire: 'media', sql: 'r.media', column: 'media', ingest: 'as-is', metadata: true },
+  { wire: 'mediaSubtype', sql: 'r.media_subtype', column: 'media_subtype', ingest: 'as-is', metadata: true },
+  { wire: 'mediaSubject', sql: 'r.media_subject', column: 'media_subject', ingest: 'as-is', metadata: true },
+  { wire: 'annotations', sql: (s) => annotations('', s.annotations), metadata: () => annotations(' AND a.reason IS NULL') },
+  {
+    wire: 'transcript',
+    sql: (s) => `(SELECT json_agg(json_build_object(
       'body', c.body, 'id', c.message_id, 'to', c."to", 'from', c."from", 'utc', c.utc, 'chat', c.chat,
       'message', c.message, 'type', c.type, 'bodyType', c.body_type, 'senderCommunicationId', c.sender_communication_id,
       'participantPurpose', c.participant_purpose, 'user', c."user") ORDER BY c.ordinal)
-    FROM ${s.chat_messages} c WHERE c.recording_id = r.id),
-  'emailTranscript', (SELECT json_agg(json_build_object(
+    FROM ${s.chat_messages} c WHERE c.recording_id = r.id)`,
+  },
+  {
+    wire: 'emailTranscript',
+    sql: (s) => `(SELECT json_agg(json_build_object(
       'htmlBody', e.html_body, 'textBody', e.text_body, 'id', e.message_id,
       'to', e."to", 'cc', e.cc, 'bcc', e.bcc, 'from', e."from", 'replyTo', e.reply_to, 'subject', e.subject,
       'attachments', e.attachments, 'time', ${iso('e.time')}) ORDER BY e.ordinal)
-    FROM ${s.email_messages} e WHERE e.recording_id = r.id),
-  'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
-  'mediaUris', CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED', 'RESTORING') AND s.pending IS NOT TRUE THEN (SELECT json_object_agg(m.key, json_build_object(
+    FROM ${s.email_messages} e WHERE e.recording_id = r.id)`,
+  },
+  { wire: 'fileState', sql: 'r.file_state', column: 'file_state', metadata: true },
+  { wire: 'restoreExpirationTime', sql: iso('r.restore_expiration_time'), metadata: true },
+  {
+    wire: 'mediaUris',
+    sql: (s) => `CASE WHEN r.file_state NOT IN ('UPLOADING', 'ARCHIVED', 'RESTORING') AND s.pending IS NOT TRUE THEN (SELECT json_object_agg(m.key, json_build_object(
       'mediaUri', m.media_uri,
       'waveformData', CASE WHEN cardinality(m.waveform_data) > 0 THEN m.waveform_data END) ORDER BY m.key)
     FROM (SELECT key, media_uri, waveform_data FROM ${s.media_results} WHERE recording_id = r.id
       UNION ALL SELECT '${STORED_RENDITION}', '${STORED_MEDIA_MARK}' || s.rendition || ' ' || s.storage_key || ' ' || s.content_type, s.waveform_data
-      WHERE s.rendition IS NOT NULL) m) END,
-  'estimatedTranscodeTimeMs', CASE WHEN s.pending THEN ${ESTIMATE} ELSE r.estimated_transcode_time_ms END,
-  'actualTranscodeTimeMs', CASE WHEN s.transcoded THEN s.transcode_ms ELSE r.actual_transcode_time_ms END,
-  'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
-  'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
-  'outputDurationMs', CASE WHEN s.transcoded THEN s.duration_ms ELSE r.output_duration_ms END,
-  'outputSizeInBytes', CASE WHEN s.transcoded THEN CASE WHEN s.size_in_bytes <= 2147483647 THEN s.size_in_bytes END ELSE r.output_size_in_bytes END,
-  ${RESTORATIONS}, 'sessionId', r.session_id,
-  'users', (SELECT json_agg(json_build_object(
+      WHERE s.rendition IS NOT NULL) m) END`,
+  },
+  { wire: 'estimatedTranscodeTimeMs', sql: `CASE WHEN s.pending THEN ${ESTIMATE} ELSE r.estimated_transcode_time_ms END`, column: 'estimated_transcode_time_ms', ingest: 'as-is' },
+  { wire: 'actualTranscodeTimeMs', sql: 'CASE WHEN s.transcoded THEN s.transcode_ms ELSE r.actual_transcode_time_ms END', column: 'actual_transcode_time_ms', ingest: 'as-is' },
+  { wire: 'archiveDate', sql: iso('r.archive_date'), column: 'archive_date', ingest: 'instant', metadata: true },
+  { wire: 'archiveMedium', sql: 'r.archive_medium', metadata: true },
+  { wire: 'deleteDate', sql: iso('r.delete_date'), column: 'delete_date', ingest: 'instant', metadata: true },
+  { wire: 'exportDate', sql: iso('r.export_date'), metadata: true },
+  { wire: 'exportedDate', sql: iso('r.exported_date'), metadata: true },
+  { wire: 'outputDurationMs', sql: 'CASE WHEN s.transcoded THEN s.duration_ms ELSE r.output_duration_ms END', column: 'output_duration_ms', ingest: 'as-is' },
+  {
+    wire: 'outputSizeInBytes',
+    sql: 'CASE WHEN s.transcoded THEN CASE WHEN s.size_in_bytes <= 2147483647 THEN s.size_in_bytes END ELSE r.output_size_in_bytes END',
+    column: 'output_size_in_bytes',
+    ingest: 'as-is',
+  },
+  { wire: 'maxAllowedRestorationsForOrg', sql: restorations('max_allowed_restorations_for_org'), metadata: true },
+  { wire: 'remainingRestorationsAllowedForOrg', sql: restorations('remaining_restorations_allowed_for_org'), metadata: true },
+  { wire: 'sessionId', sql: 'r.session_id', column: 'session_id', ingest: 'as-is', metadata: true },
+  {
+    wire: 'users',
+    sql: (s) => `(SELECT json_agg(json_build_object(
       'id', u.user_id, 'name', u.name, 'username', u.username, 'email', u.email,
       'division', CASE WHEN u.division_id <> '' OR u.division_name <> '' THEN json_build_object(
         'id', u.division_id, 'name', u.division_name,
         'selfUri', '/api/v2/authorization/divisions/' || nullif(u.division_id, '')) END,
       'selfUri', '/api/v2/users/' || nullif(u.user_id, '')) ORDER BY u.ordinal)
-    FROM ${s.recording_users} u WHERE u.recording_id = r.id),
-  'recordingFileRole', r.recording_file_role,
-  'recordingErrorStatus', coalesce(r.recording_error_status::text, CASE WHEN s.failed THEN '${TRANSCODING_FAILED}' END),
-  'originalRecordingStartTime', ${iso('r.original_recording_start_time')}, 'creationTime', ${iso('r.creation_time')},
-  'associatedConversationIds', CASE WHEN cardinality(r.associated_conversation_ids) > 0 THEN r.associated_conversation_ids END,
-  'selfUri', p.uri || r.id`
+    FROM ${s.recording_users} u WHERE u.recording_id = r.id)`,
+  },
+  { wire: 'recordingFileRole', sql: 'r.recording_file_role', column: 'recording_file_role', ingest: 'as-is' },
+  { wire: 'recordingErrorStatus', sql: `coalesce(r.recording_error_status::text, CASE WHEN s.failed THEN '${TRANSCODING_FAILED}' END)` },
+  { wire: 'originalRecordingStartTime', sql: iso('r.original_recording_start_time'), column: 'original_recording_start_time' },
+  { wire: 'creationTime', sql: iso('r.creation_time') },
+  {
+    wire: 'associatedConversationIds',
+    sql: 'CASE WHEN cardinality(r.associated_conversation_ids) > 0 THEN r.associated_conversation_ids END',
+    column: 'associated_conversation_ids',
+  },
+  { wire: 'selfUri', sql: 'p.uri || r.id', metadata: true },
+]
+
+/** `messagingTranscript`: appended after json_strip_nulls, which would drop the nulls messages are answered with. */
+const MESSAGING_TRANSCRIPT: keyof Recording = 'messagingTranscript'
+
+const sqlOf = (expression: Expression, s: Sources) => (typeof expression === 'string' ? expression : expression(s))
+
+/** Every member of a Recording but `messagingTranscript`, as json_build_object arguments. */
+const recordingMembers = (s: Sources) => RECORDING_SHAPE.map((m) => `'${m.wire}', ${sqlOf(m.sql, s)}`).join(',\n  ')
 
 /**
  * A Recording as JSON text. json_strip_nulls drops absent members (and the empty child lists, which json_agg makes
@@ -157,21 +214,14 @@ const recordingMembers = (s: Sources) => `
  * doing it only for recordings with messages (a LATERAL join) was no faster overall.
  */
 const recordingJson = (s: Sources) => `(left(json_strip_nulls(json_build_object(${recordingMembers(s)}))::text, -1)
-  || coalesce(',"messagingTranscript":' || (SELECT json_agg(m.data ORDER BY m.ordinal) FROM ${s.messaging_messages} m WHERE m.recording_id = r.id), '')
+  || coalesce(',"${MESSAGING_TRANSCRIPT}":' || (SELECT json_agg(m.data ORDER BY m.ordinal) FROM ${s.messaging_messages} m WHERE m.recording_id = r.id), '')
   || '}')`
 const RECORDING_JSON = Prisma.raw(recordingJson(TABLES))
 
-/** RecordingMetadata as JSON text: the shared scalars, and only the annotations a client made (no reason). */
-const METADATA_JSON = Prisma.raw(`json_strip_nulls(json_build_object(
-  'id', r.id, 'name', r.name, 'conversationId', r.conversation_id, 'path', r.path,
-  'startTime', ${iso('r.start_time')}, 'endTime', ${iso('r.end_time')},
-  'media', r.media, 'mediaSubtype', r.media_subtype, 'mediaSubject', r.media_subject,
-  'annotations', ${annotations(' AND a.reason IS NULL')},
-  'fileState', r.file_state, 'restoreExpirationTime', ${iso('r.restore_expiration_time')},
-  'archiveDate', ${iso('r.archive_date')}, 'archiveMedium', r.archive_medium, 'deleteDate', ${iso('r.delete_date')},
-  'exportDate', ${iso('r.export_date')}, 'exportedDate', ${iso('r.exported_date')},
-  ${RESTORATIONS}, 'sessionId', r.session_id,
-  'selfUri', p.uri || r.id))::text`)
+/** RecordingMetadata as JSON text: the members the shape marks, and only the annotations a client made (no reason). */
+const METADATA_JSON = Prisma.raw(`json_strip_nulls(json_build_object(${RECORDING_SHAPE.filter((m) => m.metadata)
+  .map((m) => `'${m.wire}', ${sqlOf(m.metadata === true ? m.sql : (m.metadata as Expression), TABLES)}`)
+  .join(',\n  ')}))::text`)
 
 /** `p.uri`: computed in Node, so the encoding is exactly recordingSelfUri's (encodeURIComponent). */
 const uris = (conversationId: string) => Prisma.sql`(SELECT ${recordingSelfUri(conversationId, '')}::text AS uri) p`
@@ -264,28 +314,30 @@ export async function selectMetadataList(db: Reader, organizationId: string, con
 // data-modifying CTEs of one statement, which also answers the stored recording as JSON: one round trip, and one
 // transaction by itself.
 
+/**
+ * The recordings row of an ingest, keyed by column: the ids, the retention dates the service checks, and the other
+ * INGEST_COLUMNS (see ingestedColumns).
+ */
 export interface RecordingRow {
   id: string
   organization_id: string
   conversation_id: string
-  name?: string
-  path?: string
-  start_time: string | null
-  end_time: string | null
-  media?: string
-  media_subtype?: string
-  media_subject?: string
-  file_state: string
-  estimated_transcode_time_ms?: number
-  actual_transcode_time_ms?: number
   archive_date: string | null
   delete_date: string | null
-  output_duration_ms?: number
-  output_size_in_bytes?: number
-  session_id?: string
-  recording_file_role?: string
-  original_recording_start_time: string | null
-  associated_conversation_ids: string[]
+  [column: string]: unknown
+}
+
+/**
+ * The columns an ingested Recording sets as given (`ingest` members of RECORDING_SHAPE): copied as they are, or as
+ * instants in `Date#toISOString()` form (what the timestamp columns keep: UTC, milliseconds).
+ */
+export function ingestedColumns(input: Partial<Record<keyof Recording, unknown>>): Record<string, unknown> {
+  const instant = (value: unknown) => (typeof value === 'string' && value !== '' ? new Date(value).toISOString() : null)
+  return Object.fromEntries(RECORDING_SHAPE.flatMap((m) => {
+    if (!m.column || !m.ingest) return []
+    const value = input[m.wire]
+    return [[m.column, m.ingest === 'instant' ? instant(value) : value]]
+  }))
 }
 
 /** The rows of one ingest, keyed by column name; jsonb columns hold objects. */
@@ -299,10 +351,9 @@ export interface IngestRows {
   users: object[]
 }
 
-const RECORDING_COLUMNS = Prisma.raw(`id, organization_id, conversation_id, name, path, start_time, end_time, media,
-  media_subtype, media_subject, file_state, estimated_transcode_time_ms, actual_transcode_time_ms, archive_date,
-  delete_date, output_duration_ms, output_size_in_bytes, session_id, recording_file_role, original_recording_start_time,
-  associated_conversation_ids`)
+/** The columns an ingest writes: the ids, and the columns of the shape's members. */
+export const INGEST_COLUMNS = ['id', 'organization_id', 'conversation_id', ...RECORDING_SHAPE.flatMap((m) => (m.column ? [m.column] : []))]
+const RECORDING_COLUMNS = Prisma.raw(INGEST_COLUMNS.join(', '))
 
 /** Each child table the ingest writes, with the columns it sets. */
 const CHILD_TABLES: [Exclude<keyof IngestRows, 'recording'>, ChildTable, string][] = [
