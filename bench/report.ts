@@ -38,6 +38,29 @@ export interface EndpointResult {
   baseline?: Figures
 }
 
+/** One figure against a baseline measured in the same run, as the transcoding, webhook and bulk-job rows report it. */
+export interface RatioResult {
+  key: string
+  label: string
+  detail: string
+  /** Unit of `measured` and `baseline` ('ms' is printed as a latency). */
+  unit: string
+  /** What the two figures are, in a few words each. */
+  names: { measured: string; baseline: string }
+  measured?: number
+  baseline?: number
+  /** measured / baseline should be at least or at most this; none: the ratio is informative. */
+  target?: { atLeast: number } | { atMost: number }
+  /** Every sample behind the two figures. */
+  samples?: { measured: number[]; baseline: number[] }
+  /** Outcome of checking that both did the same work, or that the work was done. */
+  check?: string
+  /** Further figures of the row, in words. */
+  note?: string
+  /** Set when the service cannot be measured here. */
+  unavailable?: string
+}
+
 export interface Target {
   target: string
   measured: string
@@ -58,6 +81,10 @@ export interface Report {
   media: MediaResult[]
   /** Transcoding: each figure against a baseline measured in the same run. */
   transcode: TranscodeResult[]
+  /** Webhooks: ingest with a subscription against none, and the delivery rate against the ingest rate. */
+  webhooks: RatioResult[]
+  /** Bulk recording jobs: a DELETE job's rate, and get-one p99 while it runs against idle. */
+  recordingJobs: RatioResult[]
   memory: Partial<Record<ServerName, number>>
   notes: string[]
 }
@@ -265,18 +292,10 @@ function mediaSection(results: MediaResult[], settings: Report['settings']): str
   return lines
 }
 
-function transcodeSection(results: TranscodeResult[]): string[] {
-  const lines = [
-    '### Transcoding',
-    '',
-    'Renditions made on request (GET …?formatId=: 202, made by ffmpeg in a job, then 200), each figure against a baseline ' +
-      'measured in the same run: ffmpeg run directly from the bench with the same command line, binary and file, or the ' +
-      'same load on the idle service.',
-    '',
-    '| row | measured | baseline (same run) | measured / baseline | target | details |',
-    '|---|---:|---:|---:|---|---|',
-  ]
-  const figure = (value: number, unit: TranscodeResult['unit']) => (unit === 'ms' ? ms(value) : `${value < 100 ? value.toFixed(1) : int(value)} ${unit}`)
+/** A table of rows that each hold a figure, its same-run baseline, their ratio and the target it is read against. */
+function ratioSection(title: string, intro: string, results: RatioResult[]): string[] {
+  const lines = [title, '', intro, '', '| row | measured | baseline (same run) | measured / baseline | target | details |', '|---|---:|---:|---:|---|---|']
+  const figure = (value: number, unit: string) => (unit === 'ms' ? ms(value) : `${value < 100 ? value.toFixed(1) : int(value)} ${unit}`)
   for (const result of results) {
     const { measured, baseline } = result
     if (measured === undefined || baseline === undefined) {
@@ -299,6 +318,30 @@ function transcodeSection(results: TranscodeResult[]): string[] {
   return lines
 }
 
+const transcodeSection = (results: TranscodeResult[]) => ratioSection(
+  '### Transcoding',
+  'Renditions made on request (GET …?formatId=: 202, made by ffmpeg in a job, then 200), each figure against a baseline ' +
+    'measured in the same run: ffmpeg run directly from the bench with the same command line, binary and file, or the ' +
+    'same load on the idle service.',
+  results,
+)
+
+const webhookSection = (results: RatioResult[]) => ratioSection(
+  '### Webhooks',
+  'One enabled subscription to every event (`*`) whose target is a node:http receiver in the bench answering 204 (the ' +
+    'service runs with WEBHOOK_ALLOW_PRIVATE_TARGETS=true), each figure against a baseline measured in the same run: ' +
+    'the same load with no subscription, or the rate at which the same requests wrote the events.',
+  results,
+)
+
+const recordingJobSection = (results: RatioResult[]) => ratioSection(
+  '### Bulk jobs',
+  'Recording jobs (POST /api/v2/recording/jobs: PENDING, READY; PUT {"state": "PROCESSING"}: FULFILLED), each figure ' +
+    'against a baseline measured in the same run: the same row updates made directly in SQL from the bench, or the same ' +
+    'load on the idle service.',
+  results,
+)
+
 export function markdown(report: Report): string {
   const { settings, dataset } = report
   const when = report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
@@ -307,6 +350,8 @@ export function markdown(report: Report): string {
   if (report.endpoints.length > 0) lines.push(...endpointSection(report), '')
   if (report.media.length > 0) lines.push(...mediaSection(report.media, settings), '')
   if (report.transcode.length > 0) lines.push(...transcodeSection(report.transcode), '')
+  if (report.webhooks.length > 0) lines.push(...webhookSection(report.webhooks), '')
+  if (report.recordingJobs.length > 0) lines.push(...recordingJobSection(report.recordingJobs), '')
 
   const rows = dataset.rows
   lines.push('### Machine and data', '')

@@ -10,9 +10,11 @@ import pg from 'pg'
 import { openDatabase, ROOT } from './database.js'
 import { drive, memory, startBaseline, startService, type Plan, type Run, type Server, type ServerName } from './load.js'
 import { MEDIA_KEYS, measureMedia, type MediaResult } from './media.js'
-import { commit, figures, machine, markdown, targets, type EndpointResult, type Report } from './report.js'
+import { measureRecordingJobs, RECORDING_JOB_KEYS } from './recording-jobs.js'
+import { commit, figures, machine, markdown, targets, type EndpointResult, type RatioResult, type Report } from './report.js'
 import { MAIN_ORGANIZATION, SEED_VERSION, seed } from './seed.js'
 import { measureTranscode, TRANSCODE_KEYS, type TranscodeResult } from './transcode.js'
+import { measureWebhooks, WEBHOOK_KEYS } from './webhooks.js'
 
 const USAGE = `npm run bench -- [options]
   --size N          recordings to seed (default 200000, at most 2000000)
@@ -22,13 +24,13 @@ const USAGE = `npm run bench -- [options]
   --warmup S        warm-up seconds per endpoint and server (default 2)
   --only a,b        endpoints to run: get, list, first, deep, search, search-single, ingest, media-upload,
                     media-download, media-range, media-rss, transcode-throughput, transcode-wait,
-                    transcode-p99 (default all)
+                    transcode-p99, webhooks-ingest, webhooks-delivery, jobs-delete, jobs-p99 (default all)
   --database NAME   database created on the DATABASE_URL server (default recording_store_bench)
   --reuse           keep that database when it already holds a dataset of this size
   --drop            drop that database at the end
   --out DIR         where results go (default bench/results; a smoke run saves none unless given)
   --smoke           a few hundred rows, 1 round of 1 s, 5 connections, 1 MB media, one 2-second call per
-                    transcode: checks that the bench works
+                    transcode, 5 webhook events, a bulk job over 2,000 recordings: checks that the bench works
 Without DATABASE_URL an embedded PostgreSQL runs in a temporary directory.`
 
 const { values: args } = parseArgs({
@@ -238,8 +240,12 @@ async function main() {
       return found.map((row) => row.pid)
     }
 
-    // The largest media the bench uploads is 200 MB.
-    servers.push(await startService(database.url, settings.poolSize, { DATA_DIR: dataDir, MEDIA_MAX_BYTES: String(2 ** 30) }))
+    // The largest media the bench uploads is 200 MB. The webhook receiver listens on 127.0.0.1. The retention sweep runs
+    // once at the start and not again for a day: the bulk job's recordings, due at once, are not deleted under the
+    // measurements (the bench removes them itself).
+    servers.push(await startService(database.url, settings.poolSize, {
+      DATA_DIR: dataDir, MEDIA_MAX_BYTES: String(2 ** 30), WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', RETENTION_SWEEP_SECONDS: '86400',
+    }))
     servers.push(await startBaseline(database.url, settings.poolSize, MAIN_ORGANIZATION))
     log(`bench: service on ${servers[0]?.url} (pid ${servers[0]?.pid}), baseline on ${servers[1]?.url} (pid ${servers[1]?.pid})`)
 
@@ -377,6 +383,19 @@ async function main() {
       settings: { smoke, duration: settings.duration, warmup: settings.warmup, connections: settings.connections },
     })
 
+    const webhookKeys = WEBHOOK_KEYS.filter((key) => !only || only.includes(key))
+    const webhooks: RatioResult[] = webhookKeys.length === 0 ? [] : await measureWebhooks({
+      keys: webhookKeys, service: servers[0] as Server, runId, ingestBody: ingestBody(), sql, backends, log,
+      settings: { smoke, duration: settings.duration, rounds: settings.rounds, warmup: settings.warmup, connections: settings.connections },
+    })
+
+    const jobKeys = RECORDING_JOB_KEYS.filter((key) => !only || only.includes(key))
+    const recordingJobs: RatioResult[] = jobKeys.length === 0 ? [] : await measureRecordingJobs({
+      keys: jobKeys, service: servers[0] as Server, runId, organizationId: MAIN_ORGANIZATION, sql, log,
+      getPaths: chats.map((row) => `/api/v2/conversations/${row.conversation_id}/recordings/${row.id}`),
+      settings: { smoke, duration: settings.duration, warmup: settings.warmup, connections: settings.connections },
+    })
+
     const info = machine(serverVersion, builtFrom, loadBefore, loadDuring)
     const report: Report = {
       startedAt: started.toISOString(),
@@ -389,6 +408,8 @@ async function main() {
       targets: [],
       media,
       transcode,
+      webhooks,
+      recordingJobs,
       memory: memoryPeak,
       notes: [
         `The service, the baseline, PostgreSQL and autocannon all run on this machine and share its ${os.cpus().length} cores: absolute figures are lower than with the load generator elsewhere, and they vary between runs. Compare the ratios, which come from the same run.`,
@@ -401,6 +422,12 @@ async function main() {
         ]),
         ...(transcode.length === 0 ? [] : [
           `Transcoding: the service runs at most ${Math.max(1, os.availableParallelism() - 1)} ffmpeg at once (TRANSCODE_CONCURRENCY unset: one less than the CPUs), its PostgreSQL and the bench share the rest of the machine. CPU times come from /proc/<pid>/stat in clock ticks (getconf CLK_TCK); a ffmpeg process counts once it has exited. Each upload queues a waveform (ffmpeg too): the bench waits for the job queue to hold none before it measures.`,
+        ]),
+        ...(webhooks.length === 0 ? [] : [
+          'Webhooks: the receiver is a node:http server in the bench process (it shares that process with autocannon), answering 204 at once and checking each signature (standardwebhooks). The bench deletes its subscriptions and the events they got at the end of the section.',
+        ]),
+        ...(recordingJobs.length === 0 ? [] : [
+          `Bulk jobs: the job's ${smoke ? '2,000' : '100,000'} recordings are chats without children, inserted in SQL for the run (triggers off, as in the seed) on a day no other recording lies in, and removed by the bench at the end of the section. A DELETE job only sets deleteDate; the retention sweep deletes the recordings later, and is not waited for: the service runs with RETENTION_SWEEP_SECONDS=86400 (one sweep at the start, none during the run), so no sweep works under the measurements.`,
         ]),
       ],
     }

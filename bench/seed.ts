@@ -91,7 +91,8 @@ const STAGING = (conversations: number, size: number) => [
   `ANALYZE seed_rec`,
 ]
 
-const UUID7_FUNCTION = `CREATE FUNCTION pg_temp.uuid7(ts timestamptz) RETURNS uuid LANGUAGE sql VOLATILE AS $$
+/** pg_temp.uuid7(ts): a UUIDv7 of the time `ts` (ids sort in creation order, as the service makes them). */
+export const UUID7_FUNCTION = `CREATE FUNCTION pg_temp.uuid7(ts timestamptz) RETURNS uuid LANGUAGE sql VOLATILE AS $$
   SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing
     substring(int8send(floor(extract(epoch from ts) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid
 $$`

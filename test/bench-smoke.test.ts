@@ -12,6 +12,8 @@ interface BenchReport {
   targets: { target: string; status: string }[]
   media: { key: string; label: string; unavailable?: string; check?: string; service?: number; baseline?: number; failed?: Record<string, number> }[]
   transcode: { key: string; label: string; unavailable?: string; check?: string; measured?: number; baseline?: number }[]
+  webhooks: { key: string; label: string; unavailable?: string; check?: string; measured?: number; baseline?: number }[]
+  recordingJobs: { key: string; label: string; unavailable?: string; check?: string; measured?: number; baseline?: number }[]
 }
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
@@ -27,7 +29,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 
 // Performance targets are read from `npm run bench`, never asserted here: this only keeps the bench from rotting.
 describe('the benchmark (npm run bench) in smoke mode', () => {
-  it('seeds, drives the service and the baseline on every endpoint, media and transcoding row, and reports each', async () => {
+  it('seeds, drives the service and the baseline on every endpoint, media, transcoding, webhook and bulk-job row, and reports each', async () => {
     const { serverUrl, prefix } = inject('testDatabase')
     const built = await run([path.join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'bench/tsconfig.json'])
     expect(built.code, built.output).toBe(0)
@@ -87,6 +89,23 @@ describe('the benchmark (npm run bench) in smoke mode', () => {
       // The service must make what ffmpeg makes from the same command line, or the ratios compare different work.
       for (const result of report.transcode.filter((r) => r.key === 'transcode-throughput')) expect(result.check).toMatch(/have the size of the direct output/)
       expect(table).toContain('### Transcoding')
+
+      // A subscription to every event, delivered to a receiver in the bench: 5 ingests in a smoke run.
+      expect(report.webhooks.map((result) => result.key)).toEqual(['webhooks-ingest', 'webhooks-delivery'])
+      // A DELETE job over 2,000 recordings in a smoke run, run twice (alone, then under the get-one load).
+      expect(report.recordingJobs.map((result) => result.key)).toEqual(['jobs-delete', 'jobs-p99'])
+      for (const result of [...report.webhooks, ...report.recordingJobs]) {
+        const where = `${result.label}:\n${bench.output}`
+        expect(result.unavailable, where).toBeUndefined()
+        expect(result.measured, where).toBeGreaterThan(0)
+        expect(result.baseline, where).toBeGreaterThan(0)
+        expect(table).toContain(`| **${result.label}** |`)
+      }
+      // Every event must arrive, once, or the delivery rate counts something else; every recording must get its date.
+      expect(report.webhooks.find((result) => result.key === 'webhooks-delivery')?.check).toMatch(/^every one of the 5 events arrived exactly once/)
+      for (const result of report.recordingJobs) expect(result.check).toMatch(/; all 2,000 recordings have deleteDate = actionDate$/)
+      expect(table).toContain('### Webhooks')
+      expect(table).toContain('### Bulk jobs')
     } finally {
       await rm(out, { recursive: true, force: true })
       await withAdminClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`))

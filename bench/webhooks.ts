@@ -1,0 +1,317 @@
+// Webhooks in the bench: what one enabled subscription costs the API (the ingest of the first table with a
+// subscription to every event, against the same load with none, in the same run), and how fast its events reach a
+// receiver on this machine (against the rate at which the same requests wrote them). Events are written by triggers in
+// the writing transaction and delivered by the service's jobs, one at a time per subscription.
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type pg from 'pg'
+import { Webhook as Verifier } from 'standardwebhooks'
+import { drive, type Plan, type Run, type Server } from './load.js'
+import { figures, type RatioResult } from './report.js'
+
+export const WEBHOOK_KEYS = ['webhooks-ingest', 'webhooks-delivery']
+
+export type WebhookResult = RatioResult
+
+export interface WebhookSettings {
+  smoke: boolean
+  duration: number
+  rounds: number
+  warmup: number
+  connections: number
+}
+
+/** One POST the receiver got. */
+interface Received {
+  /** webhook-id: the event id, the same on every retry of it. */
+  id: string
+  topic: string
+  recordingId?: string | undefined
+  conversationId?: string | undefined
+  /** performance.now() when its body had arrived. */
+  at: number
+  /** Signed with the secret of one of the bench's subscriptions. */
+  valid: boolean
+}
+
+/** A node:http server answering 204 to every POST, keeping what each carried and checking its signature. */
+async function startReceiver() {
+  const received: Received[] = []
+  const verifiers: Verifier[] = []
+  const header = (headers: IncomingHttpHeaders, name: string) => String(headers[name] ?? '')
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8')
+      const signed = { 'webhook-id': header(req.headers, 'webhook-id'), 'webhook-timestamp': header(req.headers, 'webhook-timestamp'), 'webhook-signature': header(req.headers, 'webhook-signature') }
+      // Deliveries of a subscription deleted a moment ago may still arrive: any of the bench's secrets will do.
+      const valid = verifiers.some((verifier) => {
+        try {
+          verifier.verify(body, signed)
+          return true
+        } catch {
+          return false
+        }
+      })
+      let event: { topicName?: string; eventBody?: { id?: string; conversationId?: string } } = {}
+      try {
+        event = JSON.parse(body) as typeof event
+      } catch {
+        // Counted with an empty topic: the check below reports it.
+      }
+      received.push({ id: signed['webhook-id'], topic: event.topicName ?? '', recordingId: event.eventBody?.id, conversationId: event.eventBody?.conversationId, at: performance.now(), valid })
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/recording-events`,
+    received,
+    trust: (secret: string) => verifiers.push(new Verifier(secret)),
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const int = (n: number) => Math.round(n).toLocaleString('en-US')
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+
+export async function measureWebhooks(options: {
+  keys: string[]
+  /** Started with WEBHOOK_ALLOW_PRIVATE_TARGETS=true: the receiver listens on 127.0.0.1. */
+  service: Server
+  runId: string
+  /** The body of the ingest row of the first table: 1 chat recording + 5 annotations + 10 messages + 1 user. */
+  ingestBody: string
+  settings: WebhookSettings
+  /** The bench's own connection to the service's database: it reads the job queue and the deliveries. */
+  sql: pg.Client
+  backends: (server: Server) => Promise<number[] | undefined>
+  log: (line: string) => void
+}): Promise<WebhookResult[]> {
+  const { keys, service, runId, ingestBody, settings, sql, backends, log } = options
+  const results: WebhookResult[] = []
+  const receiver = await startReceiver()
+  const started = new Date()
+  const subscriptions = new Set<string>()
+
+  const api = async (method: string, apiPath: string, body?: object): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`${service.url}${apiPath}`, {
+      method,
+      headers: { ...service.headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    })
+    const text = await res.text()
+    if (res.status >= 300) throw new Error(`${method} ${apiPath.slice(0, 80)} answered ${res.status}: ${text.slice(0, 300)}`)
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }
+  }
+  const subscribe = async (): Promise<string> => {
+    const { body } = await api('POST', '/api/v2/recording/webhooks', { name: `bench ${runId}`, url: receiver.url, events: ['*'] })
+    const id = String(body.id)
+    receiver.trust(String(body.secret))
+    subscriptions.add(id)
+    return id
+  }
+  /**
+   * Deletes the subscription (its pending deliveries go with it) and clears its queue: the delivery jobs left would find
+   * nothing to deliver, but the service runs the jobs of one subscription one at a time, and once nothing new is queued
+   * it picks the next only at graphile-worker's poll (about 2 s), so thousands of them would take many minutes. They are
+   * completed with graphile-worker's complete_jobs instead; one running still is waited for.
+   */
+  const unsubscribe = async (id: string) => {
+    await api('DELETE', `/api/v2/recording/webhooks/${id}`)
+    subscriptions.delete(id)
+    const queue = `webhook:${id}`
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      await sql.query(
+        `SELECT graphile_worker.complete_jobs(ARRAY(SELECT id FROM graphile_worker.jobs WHERE queue_name = $1 AND locked_at IS NULL))`, [queue],
+      )
+      const { rows: [row] } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE queue_name = $1`, [queue])
+      if ((row?.n ?? 0) === 0) return
+      if (Date.now() > deadline) throw new Error(`${row?.n} delivery jobs of a deleted subscription still queued after 2 minutes`)
+      await sleep(50)
+    }
+  }
+  const quiet = async () => {
+    const deadline = Date.now() + 600_000
+    for (;;) {
+      const { rows: [row] } = await sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE task_identifier = 'webhooks.deliver' AND attempts < max_attempts`,
+      )
+      if ((row?.n ?? 0) === 0) return
+      if (Date.now() > deadline) throw new Error(`${row?.n} webhook delivery jobs still queued after 10 minutes`)
+      await sleep(100)
+    }
+  }
+  const conversation = (tag: string, n: number) => `bench-ingest-webhooks-${runId}-${tag}-${n}`
+  const counters: Record<string, number> = {}
+  const plan = (tag: string): Plan => ({
+    method: 'POST',
+    paths: () => {
+      counters[tag] = (counters[tag] ?? 0) + 1
+      return `/api/v2/conversations/${conversation(tag, counters[tag])}/recordings`
+    },
+    body: ingestBody,
+  })
+  /** recording.created events the receiver got for the conversations of `tag`. */
+  const createdOf = (tag: string) => receiver.received.filter((event) => event.topic === 'recording.created' && event.conversationId?.startsWith(`bench-ingest-webhooks-${runId}-${tag}-`))
+
+  try {
+    // No subscription of another run may be left: every enabled one would get the events too.
+    const { rows: [left] } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhooks WHERE enabled`)
+    if ((left?.n ?? 0) > 0) throw new Error(`${left?.n} enabled webhook subscriptions are in the database already: every one would get the events too`)
+    await quiet()
+
+    if (keys.includes('webhooks-ingest')) {
+      const result: WebhookResult = {
+        key: 'webhooks-ingest',
+        label: 'ingest with children: 1 subscription vs none',
+        detail:
+          `The ingest of the first table (POST …/recordings, 1 chat recording + 5 annotations + 10 messages + 1 user, a new conversation each time), ` +
+          `autocannon with ${settings.connections} connections, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s after ` +
+          `${settings.warmup} s of warm-up each: with one enabled subscription to every event (each ingest writes a recording.created event, its ` +
+          'delivery and its job in the same transaction, and the service delivers meanwhile), against the same load with none (the triggers find ' +
+          'no enabled subscription and write nothing), the two alternating. The subscription is deleted after each of its rounds and its delivery ' +
+          'jobs left to run out before the next round, so no backlog runs into the baseline.',
+        unit: 'req/s',
+        names: { measured: 'with a subscription', baseline: 'no subscription' },
+        target: { atLeast: 0.9 },
+      }
+      results.push(result)
+      try {
+        const withSubscription = async (tag: string, duration: number): Promise<{ run: Run; delivered: number }> => {
+          const id = await subscribe()
+          const run = await drive(service, plan(tag), { connections: settings.connections, seconds: duration, backends })
+          const end = performance.now()
+          const delivered = createdOf(tag).filter((event) => event.at <= end).length
+          await unsubscribe(id)
+          return { run, delivered }
+        }
+        if (settings.warmup > 0) {
+          await drive(service, plan('warm-none'), { connections: settings.connections, seconds: settings.warmup, backends })
+          await withSubscription('warm-with', settings.warmup)
+        }
+        const runs: { none: Run[]; with: Run[] } = { none: [], with: [] }
+        let delivered = 0
+        for (let round = 0; round < settings.rounds; round++) {
+          for (const side of round % 2 === 0 ? (['none', 'with'] as const) : (['with', 'none'] as const)) {
+            let run: Run
+            if (side === 'with') {
+              const outcome = await withSubscription(`with-${round}`, settings.duration)
+              run = outcome.run
+              delivered += outcome.delivered
+            } else {
+              run = await drive(service, plan(`none-${round}`), { connections: settings.connections, seconds: settings.duration, backends })
+            }
+            runs[side].push(run)
+            const f = figures([run])
+            log(`bench: webhooks ingest, round ${round + 1}, ${side === 'with' ? 'with a subscription' : 'no subscription'}: ${int(f.rps)} req/s, p99 ${f.p99.toFixed(1)} ms${run.failed ? `, ${run.failed} failed ${JSON.stringify(run.statusCodes)}` : ''}`)
+          }
+        }
+        const measured = figures(runs.with)
+        const baseline = figures(runs.none)
+        result.measured = measured.rps
+        result.baseline = baseline.rps
+        result.samples = { measured: measured.rounds, baseline: baseline.rounds }
+        const cpu = measured.cpuPerRequest !== undefined && baseline.cpuPerRequest !== undefined
+          ? `; CPU per request (server process and its PostgreSQL backends, deliveries included) ${measured.cpuPerRequest.toFixed(2)} vs ${baseline.cpuPerRequest.toFixed(2)} ms`
+          : ''
+        result.note =
+          `p50 ${measured.p50.toFixed(1)} vs ${baseline.p50.toFixed(1)} ms, p99 ${measured.p99.toFixed(1)} vs ${baseline.p99.toFixed(1)} ms${cpu}; ` +
+          `${int(delivered)} of the ${int(measured.ok)} recording.created events delivered by the end of their window` +
+          `${measured.failed + baseline.failed > 0 ? `; ${measured.failed} and ${baseline.failed} failed` : ''}`
+        result.check = `${int(measured.ok)} ingests with the subscription, ${int(baseline.ok)} without`
+        log(`bench: webhooks ${result.label}: ${int(measured.rps)} vs ${int(baseline.rps)} req/s (${result.note})`)
+      } catch (error) {
+        result.unavailable = error instanceof Error ? error.message : String(error)
+        log(`bench: webhooks ${result.label}: not available (${result.unavailable})`)
+      }
+    }
+
+    if (keys.includes('webhooks-delivery')) {
+      const count = settings.smoke ? 5 : 2000
+      // Deliveries go on after the last ingest at the pace of the job queue's poll; the wait is bounded.
+      const patience = settings.smoke ? 60_000 : 120_000
+      const result: WebhookResult = {
+        key: 'webhooks-delivery',
+        label: `recording.created delivered, ${int(count)} ingests`,
+        detail:
+          `With one enabled subscription to every event and nothing queued, ${int(count)} ingests (the request above) sent over ${settings.connections} ` +
+          'connections as fast as they are answered; delivered: events per second from the first request until the receiver has got the ' +
+          `recording.created events of all ${int(count)} (distinct webhook-ids); written: the same ${int(count)} ingests per second, from the first ` +
+          'request to the last answer (each writes its event in its transaction). The ratio is informative: the service delivers the events of one ' +
+          'subscription one at a time (one job queue per subscription), in order per recording. The receiver is waited for at most ' +
+          `${patience / 1000} s after the last ingest answered; events still missing then are reported, and the rate counts those that arrived.`,
+        unit: 'events/s',
+        names: { measured: 'delivered', baseline: 'written (ingest rate)' },
+      }
+      results.push(result)
+      try {
+        const id = await subscribe()
+        const tag = 'count'
+        const ingested: string[] = []
+        let next = 0
+        const begun = performance.now()
+        await Promise.all(Array.from({ length: Math.min(settings.connections, count) }, async () => {
+          while (next < count) {
+            const n = next++
+            const { body } = await api('POST', `/api/v2/conversations/${conversation(tag, n)}/recordings`, JSON.parse(ingestBody) as object)
+            ingested.push(String(body.id))
+          }
+        }))
+        const answered = performance.now()
+        const deadline = Date.now() + patience
+        const distinct = () => new Set(createdOf(tag).map((event) => event.id)).size
+        while (distinct() < count && Date.now() < deadline) await sleep(10)
+        const events = createdOf(tag)
+        const complete = distinct() >= count
+        const last = complete ? Math.max(...events.map((event) => event.at)) : performance.now()
+        // A second delivery of an event would come right after the first: a moment's grace before counting them.
+        await sleep(settings.smoke ? 300 : 1000)
+        const { rows: [deliveries] } = await sql.query<{ delivered: number; attempts: number; total: number }>(
+          `SELECT count(*) FILTER (WHERE state = 'DELIVERED')::int AS delivered, coalesce(sum(attempts), 0)::int AS attempts, count(*)::int AS total
+           FROM webhook_deliveries WHERE webhook_id = $1::uuid`, [id],
+        )
+        await unsubscribe(id)
+
+        const final = createdOf(tag)
+        const ids = new Set(final.map((event) => event.id))
+        const recordings = new Set(final.map((event) => event.recordingId))
+        const problems = [
+          ...(complete ? [] : [`only ${int(ids.size)} of ${int(count)} events arrived within ${patience / 1000} s of the last ingest`]),
+          ...(final.length > ids.size ? [`${int(final.length - ids.size)} arrived more than once`] : []),
+          ...(complete && ingested.some((recording) => !recordings.has(recording)) ? [`${int(ingested.filter((recording) => !recordings.has(recording)).length)} ingested recordings had no event`] : []),
+          ...(final.some((event) => !event.valid) ? [`${int(final.filter((event) => !event.valid).length)} signatures did not verify`] : []),
+        ]
+        result.check = problems.length === 0
+          ? `every one of the ${int(count)} events arrived exactly once, one per ingested recording, signed with the subscription's secret`
+          : `**${problems.join('; ')}**`
+        result.measured = ids.size / ((last - begun) / 1000)
+        result.baseline = count / ((answered - begun) / 1000)
+        result.samples = { measured: [last - begun], baseline: [answered - begun] }
+        result.note =
+          `last event ${seconds(last - begun)} after the first request, the last ingest answered after ${seconds(answered - begun)}; ` +
+          `${int(deliveries?.delivered ?? 0)} of the subscription's ${int(deliveries?.total ?? 0)} deliveries DELIVERED in ${int(deliveries?.attempts ?? 0)} attempts`
+        log(`bench: webhooks ${result.label}: ${result.measured.toFixed(0)} delivered vs ${result.baseline.toFixed(0)} written per s (${result.note}); ${result.check}`)
+      } catch (error) {
+        result.unavailable = error instanceof Error ? error.message : String(error)
+        log(`bench: webhooks ${result.label}: not available (${result.unavailable})`)
+      }
+    }
+  } finally {
+    for (const id of [...subscriptions]) await unsubscribe(id).catch(() => undefined)
+    await receiver.close()
+    // The section's events and their deliveries (those of deleted subscriptions have none left).
+    await sql.query(`DELETE FROM webhook_events WHERE created_at >= $1`, [started])
+  }
+  return results
+}
