@@ -180,8 +180,9 @@ export async function measureWebhooks(options: {
           `autocannon with ${settings.connections} connections, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s after ` +
           `${settings.warmup} s of warm-up each: with one enabled subscription to every event (each ingest writes a recording.created event, its ` +
           'delivery and its job in the same transaction, and the service delivers meanwhile), against the same load with none (the triggers find ' +
-          'no enabled subscription and write nothing), the two alternating. The subscription is deleted after each of its rounds and its delivery ' +
-          'jobs left to run out before the next round, so no backlog runs into the baseline.',
+          'no enabled subscription and write nothing), the two alternating. The subscription is deleted after each of its rounds (its pending ' +
+          'deliveries go with it) and the delivery jobs left are cleared (graphile-worker\'s complete_jobs) before the next round, so no backlog ' +
+          'runs into the baseline.',
         unit: 'req/s',
         names: { measured: 'with a subscription', baseline: 'no subscription' },
         target: { atLeast: 0.9 },
