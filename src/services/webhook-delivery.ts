@@ -10,6 +10,8 @@ import { resolveTarget } from './webhook-targets.js'
 export const DELIVER_TASK = 'webhooks.deliver'
 /** Longest wait for a target's answer. */
 export const DELIVERY_TIMEOUT_MS = 10_000
+/** How long a job's claim on the delivery it sends lasts: past the answer's timeout, with room to record it. */
+const CLAIM_SECONDS = 60
 
 /** WEBHOOK_RETRY_SCHEDULE as milliseconds: `5s,5m,30m` → [5000, 300000, 1800000]. */
 export function parseRetrySchedule(text: string): number[] {
@@ -66,8 +68,7 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
   /** Runs the job of `subject` again at `runAt` (the same key: pending and later events wait for it). */
   async function requeue(webhookId: string, subject: string, runAt: Date): Promise<void> {
     await prisma.$queryRaw`SELECT graphile_worker.add_job(${DELIVER_TASK}, json_build_object('webhookId', ${webhookId}::text, 'subject', ${subject}::text),
-      queue_name => ${`webhook:${webhookId}`}, run_at => ${runAt}::timestamptz, max_attempts => 25,
-      job_key => ${`webhook:${webhookId}:${subject}`}, job_key_mode => 'replace')::text`
+      run_at => ${runAt}::timestamptz, max_attempts => 25, job_key => ${`webhook:${webhookId}:${subject}`}, job_key_mode => 'replace')::text`
   }
 
   async function attempt(pending: Pending): Promise<Outcome> {
@@ -106,23 +107,32 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
   return {
     /**
      * Delivers the pending events of `subject` to the subscription, oldest first, until one fails (it is retried
-     * later, by this job run again) or none is left. Run by one job at a time per subscription (its queue).
+     * later, by this job run again) or none is left. Subjects are delivered in parallel; within one, a claim on the
+     * delivery being sent keeps a second job from sending the next before it.
      */
     async deliver(webhookId: string, subject: string): Promise<{ delivered: number; failed: number }> {
       const done = { delivered: 0, failed: 0 }
       for (;;) {
+        // The oldest pending delivery of the subject, claimed: unclaimed, or its claim run out (its sender died). None:
+        // nothing left, or another job is sending it (and carries on with the rest).
         const [pending] = await prisma.$queryRaw<Pending[]>`
-          SELECT d.event_id, d.attempts, d.next_attempt_at, e.topic, e.body, w.url, w.secret, w.enabled
-          FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
+          UPDATE webhook_deliveries d SET claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS})
+          FROM webhook_events e, webhooks w
           WHERE d.webhook_id = ${webhookId}::uuid AND d.subject = ${subject} AND d.state = 'PENDING'
-          ORDER BY d.seq LIMIT 1`
+            AND d.seq = (SELECT min(x.seq) FROM webhook_deliveries x WHERE x.webhook_id = d.webhook_id AND x.subject = d.subject AND x.state = 'PENDING')
+            AND (d.claimed_until IS NULL OR d.claimed_until < now())
+            AND e.id = d.event_id AND w.id = d.webhook_id
+          RETURNING d.event_id, d.attempts, d.next_attempt_at, e.topic, e.body, w.url, w.secret, w.enabled`
         if (!pending) return done
+        const release = () => prisma.$executeRaw`UPDATE webhook_deliveries SET claimed_until = NULL
+          WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid`
         if (!pending.enabled) {
-          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', last_error = 'the subscription is disabled'
+          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', claimed_until = NULL, last_error = 'the subscription is disabled'
             WHERE webhook_id = ${webhookId}::uuid AND subject = ${subject} AND state = 'PENDING'`
           return done
         }
         if (pending.next_attempt_at.getTime() > Date.now()) {
+          await release()
           await requeue(webhookId, subject, pending.next_attempt_at)
           return done
         }
@@ -131,7 +141,7 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
         const status = outcome.status ?? null
         const error = outcome.error?.slice(0, 500) ?? null
         if (outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300) {
-          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'DELIVERED', attempts = ${attempts}, last_attempt_at = now(),
+          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'DELIVERED', claimed_until = NULL, attempts = ${attempts}, last_attempt_at = now(),
               last_status = ${status}, last_error = NULL, last_duration_ms = ${outcome.durationMs}, delivered_at = now()
             WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid AND state = 'PENDING'`
           done.delivered += 1
@@ -142,7 +152,7 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
           await prisma.$transaction([
             prisma.$executeRaw`UPDATE webhooks SET enabled = false, updated_at = now(),
                 disabled_reason = ${`the target answered 410 Gone on ${new Date().toISOString()}`} WHERE id = ${webhookId}::uuid`,
-            prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', attempts = ${attempts}, last_attempt_at = now(),
+            prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', claimed_until = NULL, attempts = ${attempts}, last_attempt_at = now(),
                 last_status = 410, last_duration_ms = ${outcome.durationMs} WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid`,
             prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', last_error = 'the subscription is disabled'
               WHERE webhook_id = ${webhookId}::uuid AND state = 'PENDING'`,
@@ -153,7 +163,7 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
         const pause = schedule[attempts - 1]
         if (pause === undefined) {
           // The schedule is spent: this one fails, and the next event of the subject goes.
-          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', attempts = ${attempts}, last_attempt_at = now(),
+          await prisma.$executeRaw`UPDATE webhook_deliveries SET state = 'FAILED', claimed_until = NULL, attempts = ${attempts}, last_attempt_at = now(),
               last_status = ${status}, last_error = ${error}, last_duration_ms = ${outcome.durationMs}
             WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid AND state = 'PENDING'`
           done.failed += 1
@@ -162,7 +172,7 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
         // ±10% jitter, so that many failing deliveries do not retry in step; never sooner than Retry-After asks.
         const wait = Math.max(pause * (0.9 + Math.random() * 0.2), outcome.retryAfterMs ?? 0)
         const next = new Date(Date.now() + wait)
-        await prisma.$executeRaw`UPDATE webhook_deliveries SET attempts = ${attempts}, last_attempt_at = now(), last_status = ${status},
+        await prisma.$executeRaw`UPDATE webhook_deliveries SET claimed_until = NULL, attempts = ${attempts}, last_attempt_at = now(), last_status = ${status},
             last_error = ${error}, last_duration_ms = ${outcome.durationMs}, next_attempt_at = ${next}
           WHERE webhook_id = ${webhookId}::uuid AND event_id = ${pending.event_id}::uuid AND state = 'PENDING'`
         await requeue(webhookId, subject, next)

@@ -74,13 +74,12 @@ function page(path: string, query: Record<string, string | undefined>, pageSize:
 }
 
 /**
- * Queues the delivery job of `subject` for the subscription, as the event triggers do (see the webhooks migration):
- * one job per subscription and subject, in the subscription's queue, so that a subject's events go out in order. An
- * SQL expression over the columns `webhook_id` and `subject` of the rows it is selected from.
+ * Queues the delivery job of `subject` for the subscription, as the event triggers do (see the webhook migrations):
+ * one job per subscription and subject; the job keeps the subject's events in order. An SQL expression over the
+ * columns `webhook_id` and `subject` of the rows it is selected from.
  */
 const QUEUE_DELIVERY = Prisma.raw(`graphile_worker.add_job('${DELIVER_TASK}', json_build_object('webhookId', webhook_id, 'subject', subject),
-  queue_name => 'webhook:' || webhook_id, job_key => 'webhook:' || webhook_id || ':' || subject, job_key_mode => 'preserve_run_at',
-  max_attempts => 25)::text`)
+  job_key => 'webhook:' || webhook_id || ':' || subject, job_key_mode => 'preserve_run_at', max_attempts => 25)::text`)
 
 /**
  * Webhook subscriptions of an organization, and what became of their deliveries. Events and deliveries are written

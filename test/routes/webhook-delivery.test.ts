@@ -188,6 +188,28 @@ describe('webhook delivery', () => {
   })
 })
 
+describe('throughput', () => {
+  it('delivers the events of many recordings side by side, not one per poll of the job queue', async () => {
+    const target = await receiver()
+    const { secret, remove } = await subscribe(ctx, target.url, ['recording.created'])
+    try {
+      const conversationId = randomUUID()
+      const ids = new Set<string>()
+      for (let i = 0; i < 40; i++) ids.add((await ingest(ctx, conversationId, { name: `call ${i}`, media: 'audio' })).id as string)
+      const started = Date.now()
+      await eventually(async () => target.received.length >= 40, 'all 40 events arrive', 10_000)
+      const delivered = target.received.map((received) => verified(received, secret).eventBody.id as string)
+      expect(new Set(delivered)).toEqual(ids)
+      expect(delivered).toHaveLength(40)
+      // One event per 2 s poll would take over a minute.
+      expect(Date.now() - started).toBeLessThan(10_000)
+    } finally {
+      await remove()
+      await target.close()
+    }
+  })
+})
+
 describe('what is reported', () => {
   it('a bulk job is reported when created and at each change of its state (job.stateChanged), in order', async () => {
     const target = await receiver()

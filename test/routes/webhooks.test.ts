@@ -55,7 +55,7 @@ const stored = async (on: TestContext, id: string) =>
 
 /** The delivery jobs queued for a webhook: payload, queue and key, as graphile-worker holds them. */
 async function jobsOf(on: TestContext, webhookId: string) {
-  const { rows } = await on.sql.query<{ payload: { webhookId: string; subject: string }; queue: string; key: string; max_attempts: number }>(
+  const { rows } = await on.sql.query<{ payload: { webhookId: string; subject: string }; queue: string | null; key: string; max_attempts: number }>(
     `SELECT j.payload, q.queue_name AS queue, j.key, j.max_attempts FROM graphile_worker._private_jobs j
      JOIN graphile_worker._private_tasks t ON t.id = j.task_id LEFT JOIN graphile_worker._private_job_queues q ON q.id = j.job_queue_id
      WHERE t.identifier = 'webhooks.deliver' AND j.payload->>'webhookId' = $1 ORDER BY j.id`,
@@ -331,7 +331,7 @@ describe('deliveries', () => {
     // The trigger's job, as the redelivery must queue it again.
     const queuedByTrigger = await jobsOf(ctx, webhook.id)
     expect(queuedByTrigger).toEqual([{
-      payload: { webhookId: webhook.id, subject: recording.id }, queue: `webhook:${webhook.id}`, key: `webhook:${webhook.id}:${recording.id}`, max_attempts: 25,
+      payload: { webhookId: webhook.id, subject: recording.id }, queue: null, key: `webhook:${webhook.id}:${recording.id}`, max_attempts: 25,
     }])
     // Its retries spent: FAILED, and no job left.
     await ctx.sql.query(
@@ -393,7 +393,7 @@ describe('ping', () => {
     )
     expect(rowsOfEvent).toEqual([{ webhook_id: webhook.id, subject: `ping:${webhook.id}`, state: 'PENDING', same_seq: true }])
     expect(await jobsOf(ctx, webhook.id)).toEqual([{
-      payload: { webhookId: webhook.id, subject: `ping:${webhook.id}` }, queue: `webhook:${webhook.id}`, key: `webhook:${webhook.id}:ping:${webhook.id}`, max_attempts: 25,
+      payload: { webhookId: webhook.id, subject: `ping:${webhook.id}` }, queue: null, key: `webhook:${webhook.id}:ping:${webhook.id}`, max_attempts: 25,
     }])
     expect((await deliveries(as, webhook.id)).entities).toEqual([expect.objectContaining({ eventId, topic: 'webhook.ping', state: 'PENDING' })])
     expect((await deliveries(as, everything.id)).entities).toEqual([])
