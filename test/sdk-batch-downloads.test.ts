@@ -1,9 +1,10 @@
+import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
 import platformClient from 'purecloud-platform-client-v2'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
 import type { Recording } from '../src/schemas/recording.js'
-import { createTestContext, eventually, type TestContext } from './helpers.js'
+import { eventually, type TestContext } from './helpers.js'
+import { startSdkSuite, type SdkSuite } from './sdk-suite.js'
 import { wav } from './media.js'
 
 /**
@@ -17,17 +18,13 @@ let token: string
 const client = platformClient.ApiClient.instance
 const api = new platformClient.RecordingApi()
 
+let suite: SdkSuite | undefined
 beforeAll(async () => {
-  ctx = await createTestContext({ PORT: '0' })
-  baseUrl = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
-  client.setGateway({ host: '127.0.0.1', protocol: 'http', port: Number(new URL(baseUrl).port) })
-  const credentials = await ctx.app.services.clients.create({ organization: 'sdk-batch-org', name: 'sdk batch suite', permissions: [...ALL_PERMISSIONS] })
-  token = (await client.loginClientCredentialsGrant(credentials.clientId, credentials.clientSecret)).accessToken
+  suite = await startSdkSuite('sdk-batch-org', 'sdk batch suite')
+  ;({ ctx, baseUrl, token } = suite)
 })
 afterAll(async () => {
-  client.setAccessToken('')
-  client.setGateway({ host: '' })
-  await ctx.close()
+  await suite?.close()
 })
 
 /** The SDK cannot create recordings nor upload media: producers use the store's own routes. */

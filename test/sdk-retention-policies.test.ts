@@ -1,33 +1,26 @@
 import platformClient from 'purecloud-platform-client-v2'
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ALL_PERMISSIONS } from '../src/auth/permissions.js'
 import type { Recording } from '../src/schemas/recording.js'
-import { createTestContext, type TestContext } from './helpers.js'
+import { startSdkSuite, type SdkSuite } from './sdk-suite.js'
 
 /**
  * Media retention policies through the official Genesys JavaScript SDK (RecordingApi, both the classic and the
  * cross-platform family), pointed at the listening service over real HTTP, as test/sdk.test.ts does.
  */
 
-let ctx: TestContext
 let baseUrl: string
 let token: string
-const client = platformClient.ApiClient.instance
 const api = new platformClient.RecordingApi()
 const DAY = 86_400_000
 
+let suite: SdkSuite | undefined
 beforeAll(async () => {
-  ctx = await createTestContext({ PORT: '0' })
-  baseUrl = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
-  client.setGateway({ host: '127.0.0.1', protocol: 'http', port: Number(new URL(baseUrl).port) })
-  const credentials = await ctx.app.services.clients.create({ organization: 'sdk-policy-org', name: 'sdk policy suite', permissions: [...ALL_PERMISSIONS] })
-  token = (await client.loginClientCredentialsGrant(credentials.clientId, credentials.clientSecret)).accessToken
+  suite = await startSdkSuite('sdk-policy-org', 'sdk policy suite')
+  ;({ baseUrl, token } = suite)
 })
 afterAll(async () => {
-  client.setAccessToken('')
-  client.setGateway({ host: '' })
-  await ctx.close()
+  await suite?.close()
 })
 
 /** The SDK cannot create recordings: producers use the store's own ingest route. */

@@ -1,4 +1,5 @@
 import { v7 as uuid7 } from 'uuid'
+import { pageLinks } from './paging.js'
 import { Prisma, type PrismaClient, type RetentionPolicy as PolicyRow, type RetentionPolicyFamily } from '../generated/prisma/client.js'
 import { NotFoundError } from '../errors.js'
 import type { CreateRecording } from '../schemas/recording.js'
@@ -308,26 +309,6 @@ function errorsOf(problems: string[], context: { correlationId: string; at: Date
   }
 }
 
-/** The Genesys paging members of a listing at `path` (its other query members in `query`). */
-function page(path: string, query: Record<string, string | undefined>, pageSize: number, pageNumber: number, total: number) {
-  const pageCount = Math.ceil(total / pageSize)
-  const uri = (n: number) => {
-    const params = new URLSearchParams({ pageSize: String(pageSize), pageNumber: String(n) })
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, value)
-    return `${path}?${params.toString()}`
-  }
-  return {
-    pageSize,
-    pageNumber,
-    total,
-    pageCount,
-    firstUri: uri(1),
-    selfUri: uri(pageNumber),
-    ...(pageNumber < pageCount ? { nextUri: uri(pageNumber + 1) } : {}),
-    ...(pageNumber > 1 ? { previousUri: uri(Math.min(pageNumber - 1, Math.max(pageCount, 1))) } : {}),
-    lastUri: uri(Math.max(pageCount, 1)),
-  }
-}
 
 const ORDER_BY = {
   name: [{ name: 'asc' }, { id: 'asc' }],
@@ -417,7 +398,7 @@ export function createRetentionPolicyService({ prisma }: { prisma: PrismaClient 
       }
       return {
         entities: rows.map((row) => toPolicy(row, query.summary === true)),
-        ...page(POLICY_PATHS[scope.family], echo, pageSize, pageNumber, total),
+        ...pageLinks(POLICY_PATHS[scope.family], echo, pageSize, pageNumber, total),
       }
     },
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { pageLinks } from './paging.js'
 import { v7 as uuid7 } from 'uuid'
 import { Prisma, type PrismaClient, type Webhook as WebhookRow } from '../generated/prisma/client.js'
 import { NotFoundError } from '../errors.js'
@@ -52,26 +53,6 @@ function toDelivery(row: DeliveryRow): WebhookDelivery {
   }
 }
 
-/** The Genesys paging members of a listing at `path` (its other query members in `query`). */
-function page(path: string, query: Record<string, string | undefined>, pageSize: number, pageNumber: number, total: number) {
-  const pageCount = Math.ceil(total / pageSize)
-  const uri = (n: number) => {
-    const params = new URLSearchParams({ pageSize: String(pageSize), pageNumber: String(n) })
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, value)
-    return `${path}?${params.toString()}`
-  }
-  return {
-    pageSize,
-    pageNumber,
-    total,
-    pageCount,
-    firstUri: uri(1),
-    selfUri: uri(pageNumber),
-    ...(pageNumber < pageCount ? { nextUri: uri(pageNumber + 1) } : {}),
-    ...(pageNumber > 1 ? { previousUri: uri(Math.min(pageNumber - 1, Math.max(pageCount, 1))) } : {}),
-    lastUri: uri(Math.max(pageCount, 1)),
-  }
-}
 
 /**
  * Queues the delivery job of `subject` for the subscription, as the event triggers do (see the webhook migrations):
@@ -127,7 +108,7 @@ export function createWebhookService({ prisma, allowPrivateTargets }: {
         prisma.webhook.findMany({ where: { organizationId }, orderBy: { id: 'asc' }, skip: (pageNumber - 1) * pageSize, take: pageSize }),
         prisma.webhook.count({ where: { organizationId } }),
       ])
-      return { entities: rows.map(toWebhook), ...page(WEBHOOKS_PATH, {}, pageSize, pageNumber, total) }
+      return { entities: rows.map(toWebhook), ...pageLinks(WEBHOOKS_PATH, {}, pageSize, pageNumber, total) }
     },
 
     async get(organizationId: string, webhookId: string): Promise<Webhook> {
@@ -178,7 +159,7 @@ export function createWebhookService({ prisma, allowPrivateTargets }: {
         }),
         prisma.webhookDelivery.count({ where }),
       ])
-      return { entities: rows.map(toDelivery), ...page(`${selfUri(webhookId)}/deliveries`, { state }, pageSize, pageNumber, total) }
+      return { entities: rows.map(toDelivery), ...pageLinks(`${selfUri(webhookId)}/deliveries`, { state }, pageSize, pageNumber, total) }
     },
 
     /**
