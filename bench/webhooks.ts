@@ -121,21 +121,21 @@ export async function measureWebhooks(options: {
     return id
   }
   /**
-   * Deletes the subscription (its pending deliveries go with it) and clears its queue: the delivery jobs left would find
-   * nothing to deliver, but the service runs the jobs of one subscription one at a time, and once nothing new is queued
-   * it picks the next only at graphile-worker's poll (about 2 s), so thousands of them would take many minutes. They are
-   * completed with graphile-worker's complete_jobs instead; one running still is waited for.
+   * Deletes the subscription (its pending deliveries go with it) and clears its delivery jobs (keyed
+   * `webhook:<subscription>:<subject>`): left queued, they would find nothing to deliver but would still run during the
+   * next round, the baseline's included. They are completed with graphile-worker's complete_jobs instead; one running
+   * still is waited for.
    */
   const unsubscribe = async (id: string) => {
     await api('DELETE', `/api/v2/recording/webhooks/${id}`)
     subscriptions.delete(id)
-    const queue = `webhook:${id}`
+    const keys = `webhook:${id}:%`
     const deadline = Date.now() + 120_000
     for (;;) {
       await sql.query(
-        `SELECT graphile_worker.complete_jobs(ARRAY(SELECT id FROM graphile_worker.jobs WHERE queue_name = $1 AND locked_at IS NULL))`, [queue],
+        `SELECT graphile_worker.complete_jobs(ARRAY(SELECT id FROM graphile_worker.jobs WHERE key LIKE $1 AND locked_at IS NULL))`, [keys],
       )
-      const { rows: [row] } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE queue_name = $1`, [queue])
+      const { rows: [row] } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE key LIKE $1`, [keys])
       if ((row?.n ?? 0) === 0) return
       if (Date.now() > deadline) throw new Error(`${row?.n} delivery jobs of a deleted subscription still queued after 2 minutes`)
       await sleep(50)

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
 import { AUDIO_FORMATS, type MediaFormat } from './schemas/recording.js'
 import { TRANSCODE_TASK } from './services/rendition-service.js'
-import { createWebhookDelivery, DELIVER_TASK, parseRetrySchedule, removeOldEvents } from './services/webhook-delivery.js'
+import {
+  createWebhookDelivery, DELIVER_TASK, DISPATCH_CHANNEL, DISPATCH_TASK, dispatchDeliveries, parseRetrySchedule, removeOldEvents,
+} from './services/webhook-delivery.js'
 import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
 import { defineBatchDownloadTasks } from './services/batch-download-service.js'
 import { defineRecordingJobTasks } from './services/recording-job-service.js'
@@ -47,7 +49,16 @@ export function defineTasks(
     else if (outcome === 'made') log.info({ recordingId, format }, 'rendition made')
   })
 
-  // Queued with the events written for a subscription (see the webhooks migration), and again by itself for a retry.
+  // The transactions that write deliveries notify; every instance hears it and queues the dispatch (one at a time for
+  // the cluster), which queues their delivery jobs. Every minute too, for notifications no instance heard.
+  app.jobs.define(DISPATCH_TASK, async () => {
+    const queued = await dispatchDeliveries(app.prisma)
+    if (queued > 0) log.debug({ queued }, 'webhook deliveries queued')
+  })
+  app.jobs.queueOnNotify(DISPATCH_CHANNEL, DISPATCH_TASK, 100)
+  app.jobs.schedule(DISPATCH_TASK, '* * * * *', { jobKey: DISPATCH_TASK })
+
+  // Queued by the dispatch, one per subscription and subject, and again by itself for a retry.
   const webhooks = createWebhookDelivery({
     prisma: app.prisma,
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_TARGETS,

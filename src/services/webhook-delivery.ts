@@ -8,6 +8,15 @@ import { resolveTarget } from './webhook-targets.js'
 
 /** The job that delivers the pending events of one subject (a recording) to one subscription, in order. */
 export const DELIVER_TASK = 'webhooks.deliver'
+/**
+ * The job that queues the delivery jobs of the deliveries written since it last ran: queued when the channel
+ * `webhook_deliveries` is notified (by the transactions that write deliveries, see the webhook dispatch migration), and
+ * every minute.
+ */
+export const DISPATCH_TASK = 'webhooks.dispatch'
+export const DISPATCH_CHANNEL = 'webhook_deliveries'
+/** Deliveries marked queued per transaction of the dispatch. */
+const DISPATCH_BATCH = 1000
 /** Longest wait for a target's answer. */
 export const DELIVERY_TIMEOUT_MS = 10_000
 /** How long a job's claim on the delivery it sends lasts: past the answer's timeout, with room to record it. */
@@ -183,6 +192,36 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
 }
 
 export type WebhookDelivery = ReturnType<typeof createWebhookDelivery>
+
+/**
+ * Queues one delivery job per subscription and subject of the deliveries not queued yet, oldest first, and marks them
+ * queued in the same transaction (several dispatches at once take different rows). A job already waiting for the
+ * subject (a retry at its time) keeps its time: the new event goes after the one being retried. Answers how many
+ * deliveries it queued.
+ */
+export async function dispatchDeliveries(prisma: PrismaClient): Promise<number> {
+  let total = 0
+  for (;;) {
+    const marked = await prisma.$transaction(async (tx) => {
+      const subjects = await tx.$queryRaw<{ webhook_id: string; subject: string; n: number }[]>`
+        WITH taken AS (
+          SELECT webhook_id, event_id FROM webhook_deliveries WHERE NOT queued ORDER BY seq LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED),
+        marked AS (
+          UPDATE webhook_deliveries d SET queued = true FROM taken t WHERE d.webhook_id = t.webhook_id AND d.event_id = t.event_id
+          RETURNING d.webhook_id, d.subject)
+        SELECT webhook_id::text, subject, count(*)::int AS n FROM marked GROUP BY webhook_id, subject`
+      if (subjects.length > 0) {
+        await tx.$queryRaw`SELECT count(*)::int FROM graphile_worker.add_jobs(ARRAY(
+          SELECT ROW(${DELIVER_TASK}, json_build_object('webhookId', t.webhook_id, 'subject', t.subject), NULL, NULL, 25,
+            'webhook:' || t.webhook_id || ':' || t.subject, NULL, NULL)::graphile_worker.job_spec
+          FROM unnest(${subjects.map((row) => row.webhook_id)}::text[], ${subjects.map((row) => row.subject)}::text[]) AS t(webhook_id, subject)), true)`
+      }
+      return subjects.reduce((sum, row) => sum + row.n, 0)
+    })
+    total += marked
+    if (marked < DISPATCH_BATCH) return total
+  }
+}
 
 /** How long delivered and failed events are kept (for the deliveries listing and redelivery). */
 export const EVENT_RETENTION_DAYS = 7

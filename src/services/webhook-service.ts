@@ -55,8 +55,8 @@ function toDelivery(row: DeliveryRow): WebhookDelivery {
 
 
 /**
- * Queues the delivery job of `subject` for the subscription, as the event triggers do (see the webhook migrations):
- * one job per subscription and subject; the job keeps the subject's events in order. An SQL expression over the
+ * Queues the delivery job of `subject` for the subscription, as the dispatch does (see dispatchDeliveries): one job
+ * per subscription and subject; the job keeps the subject's events in order. The delivery is marked queued with it. An SQL expression over the
  * columns `webhook_id` and `subject` of the rows it is selected from.
  */
 const QUEUE_DELIVERY = Prisma.raw(`graphile_worker.add_job('${DELIVER_TASK}', json_build_object('webhookId', webhook_id, 'subject', subject),
@@ -171,7 +171,7 @@ export function createWebhookService({ prisma, allowPrivateTargets }: {
       const queued = isUuid(eventId)
         ? await prisma.$queryRaw<unknown[]>`
           WITH reset AS (
-            UPDATE webhook_deliveries d SET state = 'PENDING', attempts = 0, next_attempt_at = now(), delivered_at = NULL
+            UPDATE webhook_deliveries d SET state = 'PENDING', attempts = 0, next_attempt_at = now(), delivered_at = NULL, queued = true
             FROM webhooks w
             WHERE w.id = d.webhook_id AND w.id = ${webhookId}::uuid AND w.organization_id = ${organizationId}::uuid AND d.event_id = ${eventId}::uuid
             RETURNING d.webhook_id, d.subject)
@@ -199,8 +199,8 @@ export function createWebhookService({ prisma, allowPrivateTargets }: {
           SELECT organization_id, 'webhook.ping', 'ping:' || id, jsonb_build_object('webhookId', id, 'name', name, 'url', url) FROM hook
           RETURNING id, seq, subject),
         delivery AS (
-          INSERT INTO webhook_deliveries (webhook_id, event_id, seq, subject)
-          SELECT ${webhookId}::uuid, id, seq, subject FROM event
+          INSERT INTO webhook_deliveries (webhook_id, event_id, seq, subject, queued)
+          SELECT ${webhookId}::uuid, id, seq, subject, true FROM event
           RETURNING webhook_id, event_id, subject)
         SELECT event_id::text AS "eventId", ${QUEUE_DELIVERY} AS job FROM delivery`
       if (!sent) throw notFound(webhookId)

@@ -6,6 +6,7 @@ import { Webhook as Verifier } from 'standardwebhooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Permission } from '../../src/auth/permissions.js'
 import type { CreatedWebhook, Webhook, WebhookDelivery, WebhookDeliveryListing, WebhookListing, WebhookPingResult, WebhookSecret } from '../../src/schemas/webhooks.js'
+import { dispatchDeliveries } from '../../src/services/webhook-delivery.js'
 import { createOrganization, createTestContext, eventually, expectErrorBody, ingest, type TestContext } from '../helpers.js'
 
 const WEBHOOKS = '/api/v2/recording/webhooks'
@@ -322,15 +323,40 @@ describe('deliveries', () => {
     })
   })
 
-  it('redelivers a FAILED delivery: PENDING from attempt 0, and its job queued as the trigger queues one', async () => {
+  it('queues no delivery job in the writing transaction: it notifies, every instance queues the dispatch, which queues one job per subject', async () => {
+    const as = await client()
+    const webhook = await created(as, { events: ['recording.created', 'annotation.created'] })
+    const [first, second] = [await ingest(as, randomUUID(), { name: 'one' }), await ingest(as, randomUUID(), { name: 'two' })]
+    const annotation = await as.inject({ method: 'POST', url: `${first.selfUri}/annotations`, payload: { name: 'note', location: 10 } })
+    expect(annotation.statusCode, annotation.body).toBe(200)
+    const unqueued = await ctx.sql.query<{ subject: string; queued: boolean }>(
+      `SELECT subject, queued FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq`, [webhook.id])
+    expect(unqueued.rows).toEqual([first.id, second.id, first.id].map((subject) => ({ subject, queued: false })))
+    expect(await jobsOf(ctx, webhook.id)).toEqual([])
+    // The commit's notification reached this instance's listener, which queued the dispatch (its jobs do not run here).
+    await eventually(async () => {
+      const { rows } = await ctx.sql.query(`SELECT key FROM graphile_worker.jobs WHERE task_identifier = 'webhooks.dispatch'`)
+      return rows.length === 1 && rows[0]?.key === 'webhooks.dispatch'
+    }, 'the dispatch job queued on the notification')
+
+    expect(await dispatchDeliveries(ctx.app.prisma)).toBeGreaterThanOrEqual(3)
+    const queued = await ctx.sql.query(`SELECT queued FROM webhook_deliveries WHERE webhook_id = $1`, [webhook.id])
+    expect(queued.rows).toEqual([{ queued: true }, { queued: true }, { queued: true }])
+    expect((await jobsOf(ctx, webhook.id)).map((job) => job.key).sort()).toEqual(
+      [first.id, second.id].map((subject) => `webhook:${webhook.id}:${subject}`).sort())
+    expect(await dispatchDeliveries(ctx.app.prisma)).toBe(0)
+  })
+
+  it('redelivers a FAILED delivery: PENDING from attempt 0, and its job queued as the dispatch queues one', async () => {
     const as = await client()
     const webhook = await created(as, { events: ['recording.created'] })
     const recording = await ingest(as, randomUUID(), { name: 'call', media: 'audio' })
     const [delivery] = (await deliveries(as, webhook.id)).entities
     const eventId = delivery?.eventId ?? ''
-    // The trigger's job, as the redelivery must queue it again.
-    const queuedByTrigger = await jobsOf(ctx, webhook.id)
-    expect(queuedByTrigger).toEqual([{
+    // The dispatch's job, as the redelivery must queue it again.
+    await dispatchDeliveries(ctx.app.prisma)
+    const queuedByDispatch = await jobsOf(ctx, webhook.id)
+    expect(queuedByDispatch).toEqual([{
       payload: { webhookId: webhook.id, subject: recording.id }, queue: null, key: `webhook:${webhook.id}:${recording.id}`, max_attempts: 25,
     }])
     // Its retries spent: FAILED, and no job left.
@@ -350,12 +376,12 @@ describe('deliveries', () => {
       nextAttemptAt: expect.any(String), createdAt: expect.any(String),
     })
     expect(Math.abs(Date.parse(redelivered.nextAttemptAt ?? '') - Date.now())).toBeLessThan(60_000)
-    expect(await jobsOf(ctx, webhook.id)).toEqual(queuedByTrigger)
+    expect(await jobsOf(ctx, webhook.id)).toEqual(queuedByDispatch)
     expect((await deliveries(as, webhook.id, '?state=PENDING')).entities).toEqual([redelivered])
 
     // Again while its job waits: still one job (the key), nothing else changes.
     expect((await as.inject({ method: 'POST', url: `${webhook.selfUri}/deliveries/${eventId}/redeliver` })).statusCode).toBe(202)
-    expect(await jobsOf(ctx, webhook.id)).toEqual(queuedByTrigger)
+    expect(await jobsOf(ctx, webhook.id)).toEqual(queuedByDispatch)
   })
 
   it('answers 404 to redelivering an event the webhook has no delivery of, and queues nothing', async () => {
