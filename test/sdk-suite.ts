@@ -13,11 +13,12 @@ export interface SdkSuite {
 
 /**
  * A service listening on loopback, with the SDK's ApiClient (a process-wide singleton) pointed at it and logged in,
- * as any SDK application logs in, as a new client with every permission in `organization`.
+ * as any SDK application logs in, as a new client with every permission in `organization`. `env` adds to the
+ * service's settings (an export target, a batch size).
  */
-export async function startSdkSuite(organization: string, name: string): Promise<SdkSuite> {
+export async function startSdkSuite(organization: string, name: string, env: Record<string, string> = {}): Promise<SdkSuite> {
   const client = platformClient.ApiClient.instance
-  const ctx = await createTestContext({ PORT: '0' })
+  const ctx = await createTestContext({ PORT: '0', ...env })
   const baseUrl = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
   client.setGateway({ host: '127.0.0.1', protocol: 'http', port: Number(new URL(baseUrl).port) })
   const credentials = await ctx.app.services.clients.create({ organization, name, permissions: [...ALL_PERMISSIONS] })
