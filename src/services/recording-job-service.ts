@@ -460,11 +460,12 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
             WHERE r.id = ANY(${ids}::uuid[]) AND r.organization_id = ${organizationId}::uuid AND r.file_state NOT IN ('ARCHIVED', 'RESTORING')
             RETURNING r.id::text AS id`
         } else {
-          // Never after the deletion; exported again when it was before.
+          // Never after the deletion; exported again when it was before. Archived media (its hot copy gone) is skipped:
+          // an export writes the hot bytes, and the sweep archives nothing whose export is pending.
           changed = await tx.$queryRaw`
             UPDATE recordings r SET export_date = least(${date}, r.delete_date), exported_date = NULL,
               export_integration_id = ${query.integrationId ?? null}
-            WHERE r.id = ANY(${ids}::uuid[]) AND r.organization_id = ${organizationId}::uuid
+            WHERE r.id = ANY(${ids}::uuid[]) AND r.organization_id = ${organizationId}::uuid AND r.file_state NOT IN ('ARCHIVED', 'RESTORING')
             RETURNING r.id::text AS id`
         }
         const failures = items.filter((item) => !present.has(item.id))
@@ -505,7 +506,7 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
      * Exports the recordings whose exportDate has passed and that are not exported yet, a few per transaction, until
      * none is due or `until` has passed: for each, its stored media (when it has hot bytes) and its JSON as GET answers
      * it (without mediaUris) go to its export target as `<conversationId>/<recordingId>.<ext>` and `.json`; then its
-     * exportedDate is set. The rows stay locked meanwhile (SKIP LOCKED: instances share the work, the sweep waits).
+     * exportedDate is set. One whose media is archived fails (exported without its media it would not be). The rows stay locked meanwhile (SKIP LOCKED: instances share the work, the sweep waits).
      * A recording whose export fails stays due and is tried again by the next run.
      */
     async exportDue({ until, onFailed }: { until: number; onFailed?: (recordingId: string, error: unknown) => void }): Promise<{ exported: number; failed: number }> {
@@ -513,10 +514,13 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
       const skip: string[] = []
       while (Date.now() < until) {
         const selected = await prisma.$transaction(async (tx) => {
-          const due = await tx.$queryRaw<{ id: string; organizationId: string; conversationId: string; integrationId: string; storageKey: string | null; contentType: string | null }[]>`
+          const due = await tx.$queryRaw<{
+            id: string; organizationId: string; conversationId: string; integrationId: string; storageKey: string | null; contentType: string | null; archived: boolean
+          }[]>`
             SELECT r.id::text AS id, r.organization_id::text AS "organizationId", r.conversation_id AS "conversationId",
-              r.export_integration_id AS "integrationId", m.storage_key AS "storageKey", m.content_type AS "contentType"
-            FROM recordings r LEFT JOIN stored_media m ON m.recording_id = r.id AND m.archived_at IS NULL
+              r.export_integration_id AS "integrationId", m.storage_key AS "storageKey", m.content_type AS "contentType",
+              m.archived_at IS NOT NULL AS archived
+            FROM recordings r LEFT JOIN stored_media m ON m.recording_id = r.id
             WHERE r.export_date <= now() AND r.exported_date IS NULL AND r.export_integration_id IS NOT NULL
               AND r.id <> ALL(${skip}::uuid[])
             ORDER BY r.export_date LIMIT ${EXPORT_BATCH_SIZE}
@@ -526,6 +530,8 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
             try {
               const writer = await writerFor(recording.integrationId)
               const base = `${recording.conversationId}/${recording.id}`
+              // Never exported without its media: it stays due, and is tried again once restored.
+              if (recording.archived) throw new Error('its media is archived; restore it to export it')
               if (recording.storageKey !== null && recording.contentType !== null) {
                 await writer.write(`${base}.${extensionOf(recording.contentType)}`, await storage.read(recording.storageKey), recording.contentType)
               }

@@ -40,12 +40,15 @@ export const SWEEP_PRIORITY = -1
  */
 const REST_PER_BATCH_TIME = 1
 
+/** Recordings (alias `r`) with an export still to do (a recording job's): neither deleted nor archived until it is done. */
+const EXPORT_PENDING = Prisma.sql`(r.export_integration_id IS NOT NULL AND r.export_date IS NOT NULL AND r.exported_date IS NULL)`
+
 /**
  * Hot recordings (alias `r`) due for the archive tier. Either side can use the (file_state, archive_date) index; few
- * recordings are RESTORED at a time.
+ * recordings are RESTORED at a time. One whose export is pending waits for it: the export writes the hot bytes.
  */
 const DUE_FOR_ARCHIVE = Prisma.sql`((r.file_state IN ('AVAILABLE', 'RESTORED') AND r.archive_date <= now())
-  OR (r.file_state = 'RESTORED' AND r.restore_expiration_time <= now()))`
+  OR (r.file_state = 'RESTORED' AND r.restore_expiration_time <= now())) AND NOT ${EXPORT_PENDING}`
 
 /** Archive copies made at once. */
 const COPIES_AT_ONCE = 8
@@ -75,7 +78,7 @@ export function createRetentionSweep({ prisma, media, batchSize }: { prisma: Pri
         SELECT r.id FROM recordings r
         WHERE r.delete_date <= now()
           AND NOT EXISTS (SELECT FROM protected_conversations p WHERE p.organization_id = r.organization_id AND p.conversation_id = r.conversation_id)
-          AND NOT (r.export_integration_id IS NOT NULL AND r.export_date IS NOT NULL AND r.exported_date IS NULL)
+          AND NOT ${EXPORT_PENDING}
         ORDER BY r.delete_date
         LIMIT ${batchSize}
         FOR UPDATE OF r SKIP LOCKED)
@@ -85,7 +88,7 @@ export function createRetentionSweep({ prisma, media, batchSize }: { prisma: Pri
 
   /**
    * Archives one batch of hot (AVAILABLE, RESTORED) recordings past their archiveDate, or restored ones past their
-   * restoreExpirationTime, leaving out `skip` (their copy failed in this sweep). Answers the recordings archived and
+   * restoreExpirationTime, leaving out `skip` (their copy failed in this sweep) and those with an export to do. Answers the recordings archived and
    * those whose copy failed. A restored recording's archive copy is mostly still there, so its copy costs a look.
    */
   async function archiveBatch(skip: string[], onFailed: SweepOptions['onArchiveFailed']): Promise<{ archived: SweptRecording[]; failed: string[]; selected: number }> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -476,6 +476,49 @@ describe('EXPORT jobs', () => {
     // Exported: now the sweep deletes it.
     await sweep.sweep({ until: Date.now() + 5000 })
     expect((await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversation)}/${withMedia.id}` })).statusCode).toBe(404)
+  })
+})
+
+describe('EXPORT and the archive tier', () => {
+  it('never exports a recording without its media: a job skips archived recordings, the sweep archives nothing whose export is pending, an archived one already due fails', async () => {
+    const { day, interval } = window()
+    const conversation = randomUUID()
+    const bytes = wav(0.25)
+    const withMedia = async (hour: number) => {
+      const made = await recording(conversation, { startTime: day(hour) })
+      const put = await ctx.inject({ method: 'PUT', url: `${recordingsUrl(conversation)}/${made.id}/media`, payload: bytes, headers: { 'content-type': 'audio/wav' } })
+      expect(put.statusCode, put.body).toBe(200)
+      return made.id
+    }
+    const [archived, hot] = [await withMedia(1), await withMedia(2)]
+    const sweep = createRetentionSweep({ prisma: ctx.app.prisma, media: ctx.app.services.media, batchSize: 100 })
+    const state = async (id: string) => (await ctx.inject({ method: 'GET', url: `${recordingsUrl(conversation)}/${id}` })).json<Recording>().fileState
+    await ctx.sql.query(`UPDATE recordings SET archive_date = now() - interval '1 second' WHERE id = $1`, [archived])
+    await sweep.sweep({ until: Date.now() + 5000 })
+    expect(await state(archived)).toBe('ARCHIVED')
+
+    const past = new Date(Date.now() - 60_000).toISOString()
+    const { done } = await run({ action: 'EXPORT', integrationId: 'archive', actionDate: past, conversationQuery: { interval } })
+    expect(done).toMatchObject({ totalRecordings: 2, totalProcessedRecordings: 1, totalSkippedRecordings: 1, totalFailedRecordings: 0 })
+    expect(await dates([archived, hot])).toMatchObject({ [archived]: { exportDate: null }, [hot]: { exportDate: past } })
+
+    // Due for the archive while its export is pending: it stays hot until exported, then goes.
+    await ctx.sql.query(`UPDATE recordings SET archive_date = now() - interval '1 second' WHERE id = $1`, [hot])
+    await sweep.sweep({ until: Date.now() + 5000 })
+    expect(await state(hot)).toBe('AVAILABLE')
+    // An archived recording already due for export (set before this rule): it fails and stays due, nothing is written.
+    await ctx.sql.query(`UPDATE recordings SET export_date = now() - interval '1 second', export_integration_id = 'archive' WHERE id = $1`, [archived])
+    const failures: string[] = []
+    const report = await ctx.app.services.recordingJobs.exportDue({ until: Date.now() + 5000, onFailed: (id) => failures.push(id) })
+    expect(failures).toEqual([archived])
+    expect(report.exported).toBeGreaterThanOrEqual(1)
+    expect((await readFile(path.join(exportDir, conversation, `${hot}.wav`))).equals(bytes)).toBe(true)
+    expect((await readdir(path.join(exportDir, conversation))).filter((name) => name.startsWith(archived))).toEqual([])
+    const { rows } = await ctx.sql.query<{ id: string; exported: boolean }>(
+      'SELECT id::text, exported_date IS NOT NULL AS exported FROM recordings WHERE id = ANY($1::uuid[]) ORDER BY id', [[archived, hot]])
+    expect(rows).toEqual([{ id: archived, exported: false }, { id: hot, exported: true }])
+    await sweep.sweep({ until: Date.now() + 5000 })
+    expect(await state(hot)).toBe('ARCHIVED')
   })
 })
 
