@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks'
+import { setTimeout } from 'node:timers/promises'
 import { v7 as uuid7 } from 'uuid'
 import { Prisma, type PrismaClient, type RecordingJob as RecordingJobRow } from '../generated/prisma/client.js'
 import { ConflictError, ForbiddenError, InvalidRequestError, NotFoundError } from '../errors.js'
@@ -194,9 +196,20 @@ function cursorLinks(path: string, filters: Record<string, string | number | boo
   return { pageSize, firstUri: uri(undefined), selfUri: uri(cursor), ...(next === undefined ? {} : { nextUri: uri(next) }) }
 }
 
-const addProcessJob = (tx: Prisma.TransactionClient, jobId: string) =>
+/**
+ * Queues the next batch of a job, `restMs` from now. The worker that ran the batch rests as long and then finds it due
+ * (graphile-worker looks for the next job as soon as one ends), so the batches of a job leave the database that much
+ * time to the API; were that worker to die meanwhile, another takes the batch at its next poll.
+ */
+const addProcessJob = (tx: Prisma.TransactionClient, jobId: string, restMs = 0) =>
   tx.$executeRaw`SELECT graphile_worker.add_job(${PROCESS_TASK}, json_build_object('jobId', ${jobId}::text),
-    job_key => ${`${PROCESS_TASK}:${jobId}`}, max_attempts => 25)`
+    run_at => clock_timestamp() + ${restMs}::int * interval '1 millisecond', job_key => ${`${PROCESS_TASK}:${jobId}`}, max_attempts => 25)`
+
+/**
+ * After each batch an executing job rests as long as the batch took: it takes at most half of one connection's time,
+ * so the API keeps its latency while a job over 100,000 recordings runs (as the retention sweep does).
+ */
+const REST_PER_BATCH_TIME = 1
 
 /** Serializes the "at most two active jobs" check of an organization (creates and executions). */
 const lockOrganizationJobs = (tx: Prisma.TransactionClient, organizationId: string) =>
@@ -422,7 +435,8 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
      * job. A batch that dies is retried from the committed cursor: no recording is counted or set twice. Answers
      * whether a next batch was queued.
      */
-    async processBatch(jobId: string): Promise<{ processed: number; skipped: number; failed: number; done: boolean } | undefined> {
+    async processBatch(jobId: string): Promise<{ processed: number; skipped: number; failed: number; done: boolean; restMs: number } | undefined> {
+      const startedAt = performance.now()
       return prisma.$transaction(async (tx) => {
         const [job] = await tx.$queryRaw<{ state: string; cursor: string | null }[]>`
           SELECT state::text, cursor::text FROM recording_jobs WHERE id = ${jobId}::uuid FOR UPDATE`
@@ -489,8 +503,9 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
           },
         })
         if (ids.length > 0) await tx.recordingJobItem.deleteMany({ where: { jobId, recordingId: { in: ids } } })
-        if (!done) await addProcessJob(tx, jobId)
-        return { processed, skipped, failed, done }
+        const restMs = done ? 0 : Math.round((performance.now() - startedAt) * REST_PER_BATCH_TIME)
+        if (!done) await addProcessJob(tx, jobId, restMs)
+        return { processed, skipped, failed, done, restMs }
       }, { timeout: 120_000 })
     },
 
@@ -599,6 +614,8 @@ export function defineRecordingJobTasks(app: {
     await failing(jobId, lastAttempt, async () => {
       const batch = await recordingJobs.processBatch(jobId)
       if (batch) log.info({ jobId, ...batch }, batch.done ? 'recording job fulfilled' : 'recording job batch processed')
+      // The rest the next batch was queued after: this worker then takes it.
+      if (batch && !batch.done) await setTimeout(batch.restMs)
     })
   })
   app.jobs.define(EXPORT_TASK, async () => {
