@@ -22,9 +22,6 @@ export function jobLogger(log: Pino | FastifyBaseLogger): Logger {
   })
 }
 
-/** The schema that holds the job queue (graphile-worker's own migrations, idempotent and safe to run concurrently). */
-export const JOB_QUEUE_SCHEMA = 'graphile_worker'
-
 /**
  * Installs or upgrades the job queue's schema. It belongs with the database migrations: triggers of the service's own
  * schema queue jobs into it, so it must exist before the service serves.

@@ -13,6 +13,7 @@ import type { CursorCodec } from './cursor.js'
 import { notProtected } from './deletion-protection-service.js'
 import { exportWriter, type ExportTargets, type ExportWriter, type S3ClientSettings } from './export-targets.js'
 import { extensionOf } from './media-urls.js'
+import { pageLinks } from './paging.js'
 import { isUuid } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
 
@@ -162,24 +163,6 @@ function toRecordingJob(row: RecordingJobRow): RecordingJob {
     ...(row.errorMessage === null ? {} : { errorMessage: row.errorMessage }),
     failedRecordings: `${selfUri(row.id)}/failedrecordings`,
     selfUri: selfUri(row.id),
-  }
-}
-
-/** Page links of a listing at `path` with the `filters` that define it. */
-function pageLinks(path: string, filters: Record<string, string | number | boolean | undefined>, pageSize: number, pageNumber: number, total: number) {
-  const uri = (page: number) => {
-    const params = new URLSearchParams()
-    for (const [name, value] of Object.entries(filters)) if (value !== undefined) params.set(name, String(value))
-    params.set('pageSize', String(pageSize))
-    params.set('pageNumber', String(page))
-    return `${path}?${params.toString()}`
-  }
-  const pageCount = Math.max(1, Math.ceil(total / pageSize))
-  return {
-    pageSize, pageNumber, total, pageCount,
-    firstUri: uri(1), selfUri: uri(pageNumber), lastUri: uri(pageCount),
-    ...(pageNumber > 1 ? { previousUri: uri(Math.min(pageNumber - 1, pageCount)) } : {}),
-    ...(pageNumber < pageCount ? { nextUri: uri(pageNumber + 1) } : {}),
   }
 }
 
