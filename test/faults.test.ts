@@ -1,6 +1,8 @@
 import pg from 'pg'
 import { randomUUID } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestContext, ingest, recordingsUrl } from './helpers.js'
@@ -263,13 +265,31 @@ describe('faults: the database stops, slows down, or the service is killed', () 
     expect(partial).toEqual([])
   }, 60_000)
 
-  it('runs background jobs again once PostgreSQL is back: a recording deleted after an outage has its media removed', async () => {
+  it('runs background jobs again once PostgreSQL is back: a recording deleted after an outage has its media removed, and webhook events flow again', async () => {
     // The suite's service runs jobs on this database too, over a DATA_DIR of its own: it would take the job and find
     // nothing to remove (instances with local storage share one DATA_DIR). This instance is the only one left.
     service.process.kill('SIGTERM')
     await service.exited
-    const instance = await createTestContext({ DATABASE_CONNECT_TIMEOUT_MS: '1000' }, { databaseUrl: database.url })
+    const instance = await createTestContext({ DATABASE_CONNECT_TIMEOUT_MS: '1000', WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' }, { databaseUrl: database.url })
+    // A receiver of recording.deleted events: their delivery needs the instance to hear the database's notification
+    // again (its listening connection died with the server).
+    const deletedEvents: string[] = []
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { topicName: string; eventBody: { id: string } }
+        if (event.topicName === 'recording.deleted') deletedEvents.push(event.eventBody.id)
+        res.writeHead(204).end()
+      })
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
     try {
+      const subscribed = await instance.inject({
+        method: 'POST', url: '/api/v2/recording/webhooks',
+        payload: { name: 'outage', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ['recording.deleted'] },
+      })
+      expect(subscribed.statusCode, subscribed.body).toBe(201)
       const conversationId = randomUUID()
       const recording = await ingest(instance, conversationId, { name: 'outage', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
       const put = await instance.inject({ method: 'PUT', url: `${recordingsUrl(conversationId)}/${recording.id}/media`, payload: wav(0.25), headers: { 'content-type': 'audio/wav' } })
@@ -289,8 +309,11 @@ describe('faults: the database stops, slows down, or the service is killed', () 
       expect(deleted).toBe(204)
       for (const deadline = Date.now() + 20_000; (await files()) > 0 && Date.now() < deadline; ) await sleep(200)
       expect(await files()).toBe(0)
+      for (const deadline = Date.now() + 20_000; deletedEvents.length === 0 && Date.now() < deadline; ) await sleep(200)
+      expect(deletedEvents).toEqual([recording.id])
     } finally {
       await instance.close()
+      receiver.close()
     }
   }, 60_000)
 })
