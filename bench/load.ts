@@ -104,7 +104,7 @@ export async function startService(databaseUrl: string, poolSize: number, env: R
   })
   if (!res.ok) throw new Error(`POST /oauth/token answered ${res.status}: ${await res.text()}`)
   const { access_token: token } = (await res.json()) as { access_token: string }
-  return { name: 'service', url, pid: child.pid as number, appName: 'bench-service', headers: { authorization: `Bearer ${token}` }, stop: stopper(child, exited) }
+  return { name: 'service', url, pid: child.pid as number, appName: env.PGAPPNAME ?? 'bench-service', headers: { authorization: `Bearer ${token}` }, stop: stopper(child, exited) }
 }
 
 /** bench/dist/baseline.js over the same database, with the same pool size. */

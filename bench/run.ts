@@ -24,7 +24,8 @@ const USAGE = `npm run bench -- [options]
   --warmup S        warm-up seconds per endpoint and server (default 2)
   --only a,b        endpoints to run: get, list, first, deep, search, search-single, ingest, media-upload,
                     media-download, media-range, media-rss, transcode-throughput, transcode-wait,
-                    transcode-p99, webhooks-ingest, webhooks-delivery, jobs-delete, jobs-p99 (default all)
+                    transcode-p99, webhooks-ingest, webhooks-ingest-delivering, webhooks-delivery, jobs-delete,
+                    jobs-p99 (default all)
   --database NAME   database created on the DATABASE_URL server (default recording_store_bench)
   --reuse           keep that database when it already holds a dataset of this size
   --drop            drop that database at the end
@@ -386,6 +387,9 @@ async function main() {
     const webhookKeys = WEBHOOK_KEYS.filter((key) => !only || only.includes(key))
     const webhooks: RatioResult[] = webhookKeys.length === 0 ? [] : await measureWebhooks({
       keys: webhookKeys, service: servers[0] as Server, runId, ingestBody: ingestBody(), sql, backends, log,
+      startWriter: () => startService(database.url, settings.poolSize, {
+        DATA_DIR: dataDir, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', JOB_CONCURRENCY: '0', PGAPPNAME: 'bench-service-writer',
+      }),
       settings: { smoke, duration: settings.duration, rounds: settings.rounds, warmup: settings.warmup, connections: settings.connections },
     })
 

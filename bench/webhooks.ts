@@ -1,7 +1,8 @@
 // Webhooks in the bench: what one enabled subscription costs the API (the ingest of the first table with a
-// subscription to every event, against the same load with none, in the same run), and how fast its events reach a
-// receiver on this machine (against the rate at which the same requests wrote them). Events are written by triggers in
-// the writing transaction and delivered by the service's jobs, one at a time per subscription.
+// subscription to every event, against the same load with none, in the same run): on the write path alone, and with
+// the deliveries made meanwhile on the same machine; and how fast its events reach a receiver on this machine (against
+// the rate at which the same requests wrote them). Events are written in the writing transaction (the outbox) and
+// delivered by the service's jobs.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type pg from 'pg'
@@ -9,7 +10,7 @@ import { Webhook as Verifier } from 'standardwebhooks'
 import { drive, type Plan, type Run, type Server } from './load.js'
 import { figures, type RatioResult } from './report.js'
 
-export const WEBHOOK_KEYS = ['webhooks-ingest', 'webhooks-delivery']
+export const WEBHOOK_KEYS = ['webhooks-ingest', 'webhooks-ingest-delivering', 'webhooks-delivery']
 
 export type WebhookResult = RatioResult
 
@@ -95,18 +96,23 @@ export async function measureWebhooks(options: {
   /** The bench's own connection to the service's database: it reads the job queue and the deliveries. */
   sql: pg.Client
   backends: (server: Server) => Promise<number[] | undefined>
+  /**
+   * Starts a second instance of the service on the same database that runs no jobs (JOB_CONCURRENCY=0), with
+   * PostgreSQL connections of its own application_name: the write path measured alone.
+   */
+  startWriter: () => Promise<Server>
   log: (line: string) => void
 }): Promise<WebhookResult[]> {
-  const { keys, service, runId, ingestBody, settings, sql, backends, log } = options
+  const { keys, service, runId, ingestBody, settings, sql, backends, startWriter, log } = options
   const results: WebhookResult[] = []
   const receiver = await startReceiver()
   const started = new Date()
   const subscriptions = new Set<string>()
 
-  const api = async (method: string, apiPath: string, body?: object): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const res = await fetch(`${service.url}${apiPath}`, {
+  const api = async (method: string, apiPath: string, body?: object, on: Server = service): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`${on.url}${apiPath}`, {
       method,
-      headers: { ...service.headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...on.headers, ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     })
     const text = await res.text()
@@ -171,67 +177,112 @@ export async function measureWebhooks(options: {
     if ((left?.n ?? 0) > 0) throw new Error(`${left?.n} enabled webhook subscriptions are in the database already: every one would get the events too`)
     await quiet()
 
+    /**
+     * The ingest with one subscription against none on `target`, alternating, `rounds` windows each. `writer`: the
+     * windows run on the instance that runs no jobs while the service (the one that delivers) is stopped (SIGSTOP), so
+     * that the events wait in the outbox and nothing is delivered during them; it is continued (SIGCONT) after each.
+     */
+    const compareIngest = async (result: WebhookResult, target: Server, writer: boolean) => {
+      const hold = async <T>(work: () => Promise<T>): Promise<T> => {
+        if (!writer) return work()
+        process.kill(service.pid, 'SIGSTOP')
+        try {
+          return await work()
+        } finally {
+          process.kill(service.pid, 'SIGCONT')
+        }
+      }
+      const side = (tag: string, duration: number) => hold(() => drive(target, plan(tag), { connections: settings.connections, seconds: duration, backends }))
+      const withSubscription = async (tag: string, duration: number): Promise<{ run: Run; delivered: number }> => {
+        const id = await subscribe()
+        const run = await side(tag, duration)
+        const end = performance.now()
+        const delivered = createdOf(tag).filter((event) => event.at <= end).length
+        await unsubscribe(id)
+        return { run, delivered }
+      }
+      const prefix = `${result.key}-`
+      if (settings.warmup > 0) {
+        await side(`${prefix}warm-none`, settings.warmup)
+        await withSubscription(`${prefix}warm-with`, settings.warmup)
+      }
+      const runs: { none: Run[]; with: Run[] } = { none: [], with: [] }
+      let delivered = 0
+      for (let round = 0; round < settings.rounds; round++) {
+        for (const which of round % 2 === 0 ? (['none', 'with'] as const) : (['with', 'none'] as const)) {
+          let run: Run
+          if (which === 'with') {
+            const outcome = await withSubscription(`${prefix}with-${round}`, settings.duration)
+            run = outcome.run
+            delivered += outcome.delivered
+          } else {
+            run = await side(`${prefix}none-${round}`, settings.duration)
+          }
+          runs[which].push(run)
+          const f = figures([run])
+          log(`bench: ${result.key}, round ${round + 1}, ${which === 'with' ? 'with a subscription' : 'no subscription'}: ${int(f.rps)} req/s, p99 ${f.p99.toFixed(1)} ms${run.failed ? `, ${run.failed} failed ${JSON.stringify(run.statusCodes)}` : ''}`)
+        }
+      }
+      const measured = figures(runs.with)
+      const baseline = figures(runs.none)
+      result.measured = measured.rps
+      result.baseline = baseline.rps
+      result.samples = { measured: measured.rounds, baseline: baseline.rounds }
+      const cpu = measured.cpuPerRequest !== undefined && baseline.cpuPerRequest !== undefined
+        ? `; CPU per request (server process and its PostgreSQL backends${writer ? '' : ', deliveries included'}) ${measured.cpuPerRequest.toFixed(2)} vs ${baseline.cpuPerRequest.toFixed(2)} ms`
+        : ''
+      result.note =
+        `p50 ${measured.p50.toFixed(1)} vs ${baseline.p50.toFixed(1)} ms, p99 ${measured.p99.toFixed(1)} vs ${baseline.p99.toFixed(1)} ms${cpu}; ` +
+        `${int(delivered)} of the ${int(measured.ok)} recording.created events delivered by the end of their window` +
+        `${measured.failed + baseline.failed > 0 ? `; ${measured.failed} and ${baseline.failed} failed` : ''}`
+      result.check = `${int(measured.ok)} ingests with the subscription, ${int(baseline.ok)} without`
+      log(`bench: webhooks ${result.label}: ${int(measured.rps)} vs ${int(baseline.rps)} req/s (${result.note})`)
+    }
+    const ingestDetail =
+      'The ingest of the first table (POST …/recordings, 1 chat recording + 5 annotations + 10 messages + 1 user, a new conversation each time), ' +
+      `autocannon with ${settings.connections} connections, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s after ` +
+      `${settings.warmup} s of warm-up each: with one enabled subscription to every event (each ingest writes a recording.created event and its ` +
+      'delivery in its transaction, and notifies), against the same load with none (the triggers find no enabled subscription and write ' +
+      'nothing), the two alternating. The subscription is deleted after each of its rounds (its pending deliveries go with it) and the ' +
+      "delivery jobs left are cleared (graphile-worker's complete_jobs) before the next round, so no backlog runs into the baseline."
+
     if (keys.includes('webhooks-ingest')) {
       const result: WebhookResult = {
         key: 'webhooks-ingest',
-        label: 'ingest with children: 1 subscription vs none',
+        label: 'ingest with children: 1 subscription vs none, the write path',
         detail:
-          `The ingest of the first table (POST …/recordings, 1 chat recording + 5 annotations + 10 messages + 1 user, a new conversation each time), ` +
-          `autocannon with ${settings.connections} connections, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s after ` +
-          `${settings.warmup} s of warm-up each: with one enabled subscription to every event (each ingest writes a recording.created event, its ` +
-          'delivery and its job in the same transaction, and the service delivers meanwhile), against the same load with none (the triggers find ' +
-          'no enabled subscription and write nothing), the two alternating. The subscription is deleted after each of its rounds (its pending ' +
-          'deliveries go with it) and the delivery jobs left are cleared (graphile-worker\'s complete_jobs) before the next round, so no backlog ' +
-          'runs into the baseline.',
+          `${ingestDetail} Measured on a second instance of the service that runs no jobs, while the first (which would dispatch and deliver) ` +
+          'is stopped (SIGSTOP) during the windows: the events wait in the outbox, and what is measured is what writing them costs the ingest.',
         unit: 'req/s',
         names: { measured: 'with a subscription', baseline: 'no subscription' },
         target: { atLeast: 0.9 },
       }
       results.push(result)
+      let writer: Server | undefined
       try {
-        const withSubscription = async (tag: string, duration: number): Promise<{ run: Run; delivered: number }> => {
-          const id = await subscribe()
-          const run = await drive(service, plan(tag), { connections: settings.connections, seconds: duration, backends })
-          const end = performance.now()
-          const delivered = createdOf(tag).filter((event) => event.at <= end).length
-          await unsubscribe(id)
-          return { run, delivered }
-        }
-        if (settings.warmup > 0) {
-          await drive(service, plan('warm-none'), { connections: settings.connections, seconds: settings.warmup, backends })
-          await withSubscription('warm-with', settings.warmup)
-        }
-        const runs: { none: Run[]; with: Run[] } = { none: [], with: [] }
-        let delivered = 0
-        for (let round = 0; round < settings.rounds; round++) {
-          for (const side of round % 2 === 0 ? (['none', 'with'] as const) : (['with', 'none'] as const)) {
-            let run: Run
-            if (side === 'with') {
-              const outcome = await withSubscription(`with-${round}`, settings.duration)
-              run = outcome.run
-              delivered += outcome.delivered
-            } else {
-              run = await drive(service, plan(`none-${round}`), { connections: settings.connections, seconds: settings.duration, backends })
-            }
-            runs[side].push(run)
-            const f = figures([run])
-            log(`bench: webhooks ingest, round ${round + 1}, ${side === 'with' ? 'with a subscription' : 'no subscription'}: ${int(f.rps)} req/s, p99 ${f.p99.toFixed(1)} ms${run.failed ? `, ${run.failed} failed ${JSON.stringify(run.statusCodes)}` : ''}`)
-          }
-        }
-        const measured = figures(runs.with)
-        const baseline = figures(runs.none)
-        result.measured = measured.rps
-        result.baseline = baseline.rps
-        result.samples = { measured: measured.rounds, baseline: baseline.rounds }
-        const cpu = measured.cpuPerRequest !== undefined && baseline.cpuPerRequest !== undefined
-          ? `; CPU per request (server process and its PostgreSQL backends, deliveries included) ${measured.cpuPerRequest.toFixed(2)} vs ${baseline.cpuPerRequest.toFixed(2)} ms`
-          : ''
-        result.note =
-          `p50 ${measured.p50.toFixed(1)} vs ${baseline.p50.toFixed(1)} ms, p99 ${measured.p99.toFixed(1)} vs ${baseline.p99.toFixed(1)} ms${cpu}; ` +
-          `${int(delivered)} of the ${int(measured.ok)} recording.created events delivered by the end of their window` +
-          `${measured.failed + baseline.failed > 0 ? `; ${measured.failed} and ${baseline.failed} failed` : ''}`
-        result.check = `${int(measured.ok)} ingests with the subscription, ${int(baseline.ok)} without`
-        log(`bench: webhooks ${result.label}: ${int(measured.rps)} vs ${int(baseline.rps)} req/s (${result.note})`)
+        writer = await startWriter()
+        await compareIngest(result, writer, true)
+      } catch (error) {
+        result.unavailable = error instanceof Error ? error.message : String(error)
+        log(`bench: webhooks ${result.label}: not available (${result.unavailable})`)
+      } finally {
+        await writer?.stop()
+      }
+    }
+
+    if (keys.includes('webhooks-ingest-delivering')) {
+      const result: WebhookResult = {
+        key: 'webhooks-ingest-delivering',
+        label: 'ingest with children: 1 subscription vs none, delivering meanwhile',
+        detail:
+          `${ingestDetail} Measured on the service, which dispatches and delivers the events during the windows on the same two cores (the ` +
+          'receiver runs in the bench process, with autocannon): informative, since delivering takes CPU the ingest would otherwise have.',
+        unit: 'req/s',
+        names: { measured: 'with a subscription', baseline: 'no subscription' },
+      }
+      results.push(result)
+      try {
+        await compareIngest(result, service, false)
       } catch (error) {
         result.unavailable = error instanceof Error ? error.message : String(error)
         log(`bench: webhooks ${result.label}: not available (${result.unavailable})`)
@@ -249,8 +300,8 @@ export async function measureWebhooks(options: {
           `With one enabled subscription to every event and nothing queued, ${int(count)} ingests (the request above) sent over ${settings.connections} ` +
           'connections as fast as they are answered; delivered: events per second from the first request until the receiver has got the ' +
           `recording.created events of all ${int(count)} (distinct webhook-ids); written: the same ${int(count)} ingests per second, from the first ` +
-          'request to the last answer (each writes its event in its transaction). The ratio is informative: the service delivers the events of one ' +
-          'subscription one at a time (one job queue per subscription), in order per recording. The receiver is waited for at most ' +
+          'request to the last answer (each writes its event in its transaction). The ratio is informative: the events of different recordings ' +
+          'are delivered side by side, those of one recording in order. The receiver is waited for at most ' +
           `${patience / 1000} s after the last ingest answered; events still missing then are reported, and the rate counts those that arrived.`,
         unit: 'events/s',
         names: { measured: 'delivered', baseline: 'written (ingest rate)' },

@@ -91,7 +91,7 @@ describe('the benchmark (npm run bench) in smoke mode', () => {
       expect(table).toContain('### Transcoding')
 
       // A subscription to every event, delivered to a receiver in the bench: 5 ingests in a smoke run.
-      expect(report.webhooks.map((result) => result.key)).toEqual(['webhooks-ingest', 'webhooks-delivery'])
+      expect(report.webhooks.map((result) => result.key)).toEqual(['webhooks-ingest', 'webhooks-ingest-delivering', 'webhooks-delivery'])
       // A DELETE job over 2,000 recordings in a smoke run, run twice (alone, then under the get-one load).
       expect(report.recordingJobs.map((result) => result.key)).toEqual(['jobs-delete', 'jobs-p99'])
       for (const result of [...report.webhooks, ...report.recordingJobs]) {
