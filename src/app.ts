@@ -86,11 +86,12 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
   await app.register(securityHeaders)
 
   // Genesys answers carry the request's correlation id; so do ours (it is also the contextId of error bodies).
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('inin-correlation-id', request.id)
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
-      throw new InvalidRequestError('An HTTP/1.1 request needs a Host header (RFC 9112 §3.2)', 'host', 'headers')
+      return done(new InvalidRequestError('An HTTP/1.1 request needs a Host header (RFC 9112 §3.2)', 'host', 'headers'))
     }
+    done()
   })
 
   await app.register(errorHandler)
@@ -171,8 +172,9 @@ export async function buildApp({ config, databaseUrl, migrations, logger = false
     api.addHook('onRequest', authenticate)
     api.addHook('preHandler', authorize)
     // Recordings are personal data: no cache keeps a copy.
-    api.addHook('onSend', async (_request, reply) => {
+    api.addHook('onSend', (_request, reply, payload, done) => {
       reply.header('cache-control', 'no-store')
+      done(null, payload)
     })
     const conversation = '/api/v2/conversations/:conversationId'
     await api.register(recordingRoutes, { prefix: `${conversation}/recordings` })

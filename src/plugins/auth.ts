@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { SECURITY_SCHEME } from '../auth/permissions.js'
 import { createTokenIssuer, InvalidTokenError, type TokenIssuer } from '../auth/tokens.js'
@@ -47,16 +47,36 @@ export async function authenticate(request: FastifyRequest) {
 }
 
 /**
+ * Decisions of `authorize` per route rule and client identity. Identities are frozen and shared by every request that
+ * carries the same token (see createTokenIssuer), so a decision made once holds for them all; it goes with them.
+ */
+const decisions = new WeakMap<object, WeakMap<ClientIdentity, boolean>>()
+
+/** Whether `permissions` satisfy one of the alternatives (all of its scopes granted). */
+function satisfies(alternatives: Record<string, string[]>[], permissions: readonly string[]): boolean {
+  const granted = new Set<string>(permissions)
+  return alternatives.some((requirement) => (requirement[SECURITY_SCHEME] ?? []).every((scope) => granted.has(scope)))
+}
+
+/**
  * preHandler hook: the route's OpenAPI `security` alternatives are its permission rule; one satisfied alternative
  * (all its scopes granted) lets the request through.
  */
-export async function authorize(request: FastifyRequest) {
+export function authorize(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
   const alternatives = request.routeOptions.schema?.security as Record<string, string[]>[] | undefined
-  if (!alternatives || alternatives.length === 0) return
-  const granted = new Set<string>(request.client?.permissions ?? [])
-  if (alternatives.some((requirement) => (requirement[SECURITY_SCHEME] ?? []).every((scope) => granted.has(scope)))) return
+  if (!alternatives || alternatives.length === 0) return done()
+  const { client } = request
+  let allowed = client ? decisions.get(alternatives)?.get(client) : undefined
+  if (allowed === undefined) {
+    allowed = satisfies(alternatives, client?.permissions ?? [])
+    if (client && Object.isFrozen(client)) {
+      const byClient = decisions.get(alternatives) ?? new WeakMap<ClientIdentity, boolean>()
+      decisions.set(alternatives, byClient.set(client, allowed))
+    }
+  }
+  if (allowed) return done()
   const needed = alternatives.map((requirement) => (requirement[SECURITY_SCHEME] ?? []).join(' + ')).join(', ')
-  throw new ForbiddenError(`Missing permission: this operation needs ${alternatives.length > 1 ? 'one of ' : ''}${needed}`)
+  done(new ForbiddenError(`Missing permission: this operation needs ${alternatives.length > 1 ? 'one of ' : ''}${needed}`))
 }
 
 /** Token signing and checking. */

@@ -7,13 +7,13 @@ import { noneMatchFails } from '../services/etag.js'
  */
 export default fp(
   async (app) => {
-    app.addHook('onSend', async (request, reply, payload) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       const field = request.headers['if-none-match']
-      if (field === undefined || (request.method !== 'GET' && request.method !== 'HEAD')) return payload
+      if (field === undefined || (request.method !== 'GET' && request.method !== 'HEAD')) return done(null, payload)
       const etag = reply.getHeader('etag')
-      if (typeof etag !== 'string' || reply.statusCode < 200 || reply.statusCode > 299 || !noneMatchFails(field, etag)) return payload
+      if (typeof etag !== 'string' || reply.statusCode < 200 || reply.statusCode > 299 || !noneMatchFails(field, etag)) return done(null, payload)
       reply.code(304).removeHeader('content-type').removeHeader('content-length')
-      return null
+      done(null, null)
     })
   },
   { name: 'conditional-requests' },

@@ -16,10 +16,10 @@ export default fp(
     app.addHook('preClose', async () => {
       closing = true
     })
-    app.addHook('onRequest', async (_request, reply) => {
-      if (!closing) return
+    app.addHook('onRequest', (_request, reply, done) => {
+      if (!closing) return done()
       reply.header('retry-after', String(RETRY_AFTER_SECONDS)).header('connection', 'close')
-      throw new DomainError(503, 'service.shutting.down', 'The service is shutting down; retry after the time given in Retry-After.')
+      done(new DomainError(503, 'service.shutting.down', 'The service is shutting down; retry after the time given in Retry-After.'))
     })
   },
   { name: 'draining', dependencies: ['error-handler'] },

@@ -23,22 +23,23 @@ export default fp<{ timeoutMs: number; headers: Readonly<Record<string, string>>
   async (app, { timeoutMs, headers }) => {
     const refuse = (socket: Socket) => answerClientError(timedOut(), socket, headers, app.log)
 
-    app.addHook('onRequest', async (request) => {
+    app.addHook('onRequest', (request, _reply, done) => {
       const { raw } = request
       const socket = raw.socket as Socket | undefined
       // Nothing left to arrive (no body, or all of it read with the headers), or an injected request.
-      if (raw.complete || !socket || typeof socket.setTimeout !== 'function') return
+      if (raw.complete || !socket || typeof socket.setTimeout !== 'function') return done()
       if (request.routeOptions.config.streamsBody) {
         // The socket's idle timer restarts with every byte. Listening on the request keeps Node from destroying the
         // socket without an answer.
         socket.setTimeout(timeoutMs)
         raw.once('timeout', () => refuse(socket))
-        return
+        return done()
       }
       const timer = setTimeout(() => {
         if (!raw.complete) refuse(socket)
       }, timeoutMs).unref()
       raw.once('end', () => clearTimeout(timer)).once('close', () => clearTimeout(timer))
+      done()
     })
   },
   { name: 'request-timeouts' },

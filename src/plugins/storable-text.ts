@@ -54,9 +54,8 @@ export function unstorableTextError(part: string, value: unknown) {
  */
 export default fp(
   async (app) => {
-    app.addHook('preValidation', async (request) => {
-      const error = unstorableTextError('params', request.params) ?? unstorableTextError('querystring', request.query)
-      if (error) throw error
+    app.addHook('preValidation', (request, _reply, done) => {
+      done(unstorableTextError('params', request.params) ?? unstorableTextError('querystring', request.query))
     })
   },
   { name: 'storable-text' },

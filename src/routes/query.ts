@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 
 /**
  * Parses a query string the way Genesys clients send it: a repeated key becomes an array, and an empty value (the SDK
@@ -16,12 +16,13 @@ export function parseQueryString(text: string): Record<string, string | string[]
 
 /** preValidation hook: splits `a,b` (and each repeated `a,b`) of the named array options into their items. */
 export function splitCommaJoined(names: string[]) {
-  return async (request: FastifyRequest) => {
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const query = request.query as Record<string, unknown>
     for (const name of names) {
       const value = query[name]
       if (value === undefined) continue
       query[name] = (Array.isArray(value) ? value : [value]).flatMap((item) => String(item).split(',')).filter((item) => item !== '')
     }
+    done()
   }
 }
