@@ -3,7 +3,7 @@ import type { Config } from './config.js'
 import { AUDIO_FORMATS, type MediaFormat } from './schemas/recording.js'
 import { TRANSCODE_TASK } from './services/rendition-service.js'
 import {
-  createWebhookDelivery, DELIVER_TASK, DISPATCH_CHANNEL, DISPATCH_TASK, dispatchDeliveries, parseRetrySchedule, removeOldEvents,
+  createWebhookDelivery, DELIVER_TASK, DISPATCH_PENDING, DISPATCH_POLL_MS, DISPATCH_TASK, dispatchDeliveries, parseRetrySchedule, removeOldEvents,
 } from './services/webhook-delivery.js'
 import { createRetentionSweep, SWEEP_PRIORITY, SWEEP_TASK, type SweptRecording } from './services/retention-sweep.js'
 import { defineBatchDownloadTasks } from './services/batch-download-service.js'
@@ -49,14 +49,13 @@ export function defineTasks(
     else if (outcome === 'made') log.info({ recordingId, format }, 'rendition made')
   })
 
-  // The transactions that write deliveries notify; every instance hears it and queues the dispatch (one at a time for
-  // the cluster), which queues their delivery jobs. Every minute too, for notifications no instance heard.
+  // Deliveries are written by the changes they report without a job (see the webhook dispatch migrations); while some
+  // wait, the dispatch (one at a time for the cluster) queues their delivery jobs.
   app.jobs.define(DISPATCH_TASK, async () => {
     const queued = await dispatchDeliveries(app.prisma)
     if (queued > 0) log.debug({ queued }, 'webhook deliveries queued')
   })
-  app.jobs.queueOnNotify(DISPATCH_CHANNEL, DISPATCH_TASK, 100)
-  app.jobs.schedule(DISPATCH_TASK, '* * * * *', { jobKey: DISPATCH_TASK })
+  app.jobs.queueWhile(DISPATCH_TASK, DISPATCH_PENDING, DISPATCH_POLL_MS)
 
   // Queued by the dispatch, one per subscription and subject, and again by itself for a retry.
   const webhooks = createWebhookDelivery({

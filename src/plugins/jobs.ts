@@ -22,11 +22,11 @@ export interface Jobs {
    */
   schedule(task: string, match: string, options?: Pick<CronItemOptions, 'jobKey' | 'jobKeyMode' | 'priority'>): void
   /**
-   * Queues `task` (job key: its name, so one waits at a time) when the database channel `channel` is notified: at
-   * once, then at most once per `throttleMs` while notifications keep coming, and each time listening (re)starts, for
-   * the notifications missed meanwhile. Every instance listens, whether or not it runs jobs.
+   * Queues `task` (job key: its name, so one waits at a time) whenever `pendingSql` (a query answering one boolean
+   * column) answers true, asked every `everyMs` by each instance that runs jobs. For work whose cause is written where
+   * queueing a job in the writing transaction would cost it too much.
    */
-  queueOnNotify(channel: string, task: string, throttleMs: number): void
+  queueWhile(task: string, pendingSql: string, everyMs: number): void
 }
 
 export interface JobsOptions {
@@ -54,29 +54,8 @@ export default fp<JobsOptions>(
     let retry: NodeJS.Timeout | undefined
     let closing = false
 
-    /** What a notification on each channel does: queue its task, one add_job at a time, the next no sooner than the throttle allows. */
-    const notified = new Map<string, () => void>()
-    const queueing = (task: string, throttleMs: number) => {
-      let busy = false
-      let again = false
-      const queue = () => {
-        if (busy || closing) {
-          again = true
-          return
-        }
-        busy = true
-        again = false
-        pool.query('SELECT graphile_worker.add_job($1, job_key => $1, max_attempts => 25)', [task])
-          .catch((error: unknown) => app.log.warn({ component: 'jobs', err: error, task }, 'job not queued on notification'))
-          .finally(() => setTimeout(() => {
-            busy = false
-            if (again) queue()
-          }, throttleMs).unref())
-      }
-      return queue
-    }
-    let listener: pg.Client | undefined
-    let relisten: NodeJS.Timeout | undefined
+    const polls: { task: string; pendingSql: string; everyMs: number }[] = []
+    const pollTimers = new Set<NodeJS.Timeout>()
 
     app.decorate('jobs', {
       define(task, handler) {
@@ -88,15 +67,14 @@ export default fp<JobsOptions>(
         // No backfill: a missed reconciliation is simply the next one.
         cron.push({ task, match, identifier: task, options: { backfillPeriod: 0, ...options } })
       },
-      queueOnNotify(channel, task, throttleMs) {
-        if (started) throw new Error(`job notification of ${task} set after the job runner started`)
-        if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a plain channel name: ${channel}`)
-        notified.set(channel, queueing(task, throttleMs))
+      queueWhile(task, pendingSql, everyMs) {
+        if (started) throw new Error(`job poll of ${task} set after the job runner started`)
+        polls.push({ task, pendingSql, everyMs })
       },
     } satisfies Jobs)
 
     // The runner's own connections, which give up on an unreachable database as the service's do.
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency + 3, connectionTimeoutMillis: connectTimeoutMs })
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: concurrency + 2, connectionTimeoutMillis: connectTimeoutMs })
     pool.on('error', (error) => app.log.warn({ component: 'jobs', err: error }, 'job runner connection lost'))
     // A connection in use whose server goes away errors on the client itself, not the pool.
     pool.on('connect', (client) => client.on('error', (error) => app.log.warn({ component: 'jobs', err: error }, 'job runner connection lost')))
@@ -118,56 +96,45 @@ export default fp<JobsOptions>(
       }
     }
 
-    /**
-     * LISTENs on the channels. A connection that fails is made again after a pause that grows with each failure in a
-     * row (up to a minute); once listening, the notifications missed are made up for by queueing every task once.
-     */
-    async function listen(failures: number): Promise<void> {
-      const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: connectTimeoutMs })
-      let lost = false
-      const retryLater = (error: unknown) => {
-        if (lost) return
-        lost = true
-        const after = listener === client ? 0 : failures
-        if (listener === client) listener = undefined
-        client.removeAllListeners('notification')
-        client.end().catch(() => undefined)
+    /** Asks `pendingSql` every `everyMs`, and queues `task` when it answers true; a failure is logged once in a row. */
+    function poll({ task, pendingSql, everyMs }: { task: string; pendingSql: string; everyMs: number }) {
+      let failing = false
+      const tick = async () => {
+        try {
+          const { rows } = await pool.query<{ pending: boolean }>(pendingSql)
+          if (rows[0]?.pending) await pool.query('SELECT graphile_worker.add_job($1, job_key => $1, max_attempts => 25)', [task])
+          if (failing) app.log.info({ component: 'jobs', task }, 'job poll works again')
+          failing = false
+        } catch (error) {
+          if (closing) return
+          if (!failing) app.log.warn({ component: 'jobs', err: error, task }, 'job poll failed; tried again')
+          failing = true
+        }
         if (closing) return
-        const seconds = Math.min(60, 2 ** after)
-        app.log.warn({ component: 'jobs', err: error, retryInSeconds: seconds }, 'job notifications not listened to')
-        relisten = setTimeout(() => void listen(after + 1), seconds * 1000).unref()
+        const timer = setTimeout(() => {
+          pollTimers.delete(timer)
+          void tick()
+        }, everyMs).unref()
+        pollTimers.add(timer)
       }
-      client.on('error', retryLater)
-      client.on('notification', (message) => notified.get(message.channel)?.())
-      try {
-        await client.connect()
-        for (const channel of notified.keys()) await client.query(`LISTEN ${channel}`)
-      } catch (error) {
-        retryLater(error)
-        return
-      }
-      if (closing) {
-        await client.end().catch(() => undefined)
-        return
-      }
-      listener = client
-      for (const queue of notified.values()) queue()
+      void tick()
     }
 
     // In the background: the service serves (and answers 503) while its database is away, and the runner follows once
     // it is back. The queue's schema is installed with the migrations; readiness waits for it.
     app.addHook('onReady', async () => {
       started = true
-      if (concurrency > 0) starting = start(0)
-      if (notified.size > 0) void listen(0)
+      if (concurrency > 0) {
+        starting = start(0)
+        for (const item of polls) poll(item)
+      }
     })
 
     // Running jobs finish first; one cut short by a crash is taken again once its lock expires.
     app.addHook('onClose', async () => {
       closing = true
       clearTimeout(retry)
-      clearTimeout(relisten)
-      await listener?.end().catch(() => undefined)
+      for (const timer of pollTimers) clearTimeout(timer)
       await starting
       await runner?.stop()
       await pool.end()

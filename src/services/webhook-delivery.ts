@@ -9,12 +9,14 @@ import { resolveTarget } from './webhook-targets.js'
 /** The job that delivers the pending events of one subject (a recording) to one subscription, in order. */
 export const DELIVER_TASK = 'webhooks.deliver'
 /**
- * The job that queues the delivery jobs of the deliveries written since it last ran: queued when the channel
- * `webhook_deliveries` is notified (by the transactions that write deliveries, see the webhook dispatch migration), and
- * every minute.
+ * The job that queues the delivery jobs of the deliveries written since it last ran (see the webhook dispatch
+ * migrations): queued while DISPATCH_PENDING answers true.
  */
 export const DISPATCH_TASK = 'webhooks.dispatch'
-export const DISPATCH_CHANNEL = 'webhook_deliveries'
+/** Whether deliveries wait for their job (the partial index on unqueued deliveries answers it). */
+export const DISPATCH_PENDING = 'SELECT EXISTS (SELECT FROM webhook_deliveries WHERE NOT queued) AS pending'
+/** How often each instance that runs jobs asks DISPATCH_PENDING: the most an event waits before its job is queued. */
+export const DISPATCH_POLL_MS = 250
 /** Deliveries marked queued per transaction of the dispatch. */
 const DISPATCH_BATCH = 1000
 /** Longest wait for a target's answer. */

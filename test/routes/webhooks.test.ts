@@ -6,7 +6,7 @@ import { Webhook as Verifier } from 'standardwebhooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Permission } from '../../src/auth/permissions.js'
 import type { CreatedWebhook, Webhook, WebhookDelivery, WebhookDeliveryListing, WebhookListing, WebhookPingResult, WebhookSecret } from '../../src/schemas/webhooks.js'
-import { dispatchDeliveries } from '../../src/services/webhook-delivery.js'
+import { DISPATCH_PENDING, dispatchDeliveries } from '../../src/services/webhook-delivery.js'
 import { createOrganization, createTestContext, eventually, expectErrorBody, ingest, type TestContext } from '../helpers.js'
 
 const WEBHOOKS = '/api/v2/recording/webhooks'
@@ -323,7 +323,7 @@ describe('deliveries', () => {
     })
   })
 
-  it('queues no delivery job in the writing transaction: it notifies, every instance queues the dispatch, which queues one job per subject', async () => {
+  it('queues no delivery job in the writing transaction: the dispatch queues one job per subject for the deliveries waiting', async () => {
     const as = await client()
     const webhook = await created(as, { events: ['recording.created', 'annotation.created'] })
     const [first, second] = [await ingest(as, randomUUID(), { name: 'one' }), await ingest(as, randomUUID(), { name: 'two' })]
@@ -333,11 +333,7 @@ describe('deliveries', () => {
       `SELECT subject, queued FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq`, [webhook.id])
     expect(unqueued.rows).toEqual([first.id, second.id, first.id].map((subject) => ({ subject, queued: false })))
     expect(await jobsOf(ctx, webhook.id)).toEqual([])
-    // The commit's notification reached this instance's listener, which queued the dispatch (its jobs do not run here).
-    await eventually(async () => {
-      const { rows } = await ctx.sql.query(`SELECT key FROM graphile_worker.jobs WHERE task_identifier = 'webhooks.dispatch'`)
-      return rows.length === 1 && rows[0]?.key === 'webhooks.dispatch'
-    }, 'the dispatch job queued on the notification')
+    expect((await ctx.sql.query(DISPATCH_PENDING)).rows).toEqual([{ pending: true }])
 
     expect(await dispatchDeliveries(ctx.app.prisma)).toBeGreaterThanOrEqual(3)
     const queued = await ctx.sql.query(`SELECT queued FROM webhook_deliveries WHERE webhook_id = $1`, [webhook.id])
@@ -345,6 +341,7 @@ describe('deliveries', () => {
     expect((await jobsOf(ctx, webhook.id)).map((job) => job.key).sort()).toEqual(
       [first.id, second.id].map((subject) => `webhook:${webhook.id}:${subject}`).sort())
     expect(await dispatchDeliveries(ctx.app.prisma)).toBe(0)
+    expect((await ctx.sql.query(DISPATCH_PENDING)).rows).toEqual([{ pending: false }])
   })
 
   it('redelivers a FAILED delivery: PENDING from attempt 0, and its job queued as the dispatch queues one', async () => {
