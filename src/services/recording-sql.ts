@@ -105,9 +105,14 @@ interface Member {
   metadata?: true | Expression
 }
 
-/** The organization's restoration counter (recording settings), which each restore counts down; else the row's own. */
-const restorations = (column: string) =>
-  `coalesce((SELECT o.${column} FROM recording_settings o WHERE o.organization_id = r.organization_id), r.${column})`
+/**
+ * The organization's restoration counter (its recording settings \`o\`, SETTINGS), which each restore counts down; else
+ * the row's own.
+ */
+const restorations = (column: string) => `coalesce(o.${column}, r.${column})`
+
+/** \`o\`: the recording settings of the organization of \`r\`, read once for the members and the ETag that show them. */
+const SETTINGS = 'LEFT JOIN recording_settings o ON o.organization_id = r.organization_id'
 
 /**
  * THE Recording wire shape, in schema order: the JSON of a Recording and of its RecordingMetadata, and the columns the
@@ -239,9 +244,8 @@ const PLAY_STATE = Prisma.raw('coalesce(s.pending, false) AS pending, coalesce(s
 /** One recording of the key (which must hold a UUID), or none; with `formats`, with its media in them (`s`). */
 const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: RecordingKey, formats?: Formats) => Prisma.sql`
   SELECT ${json} AS json, r.file_state = 'UPLOADING' AS uploading, r.version::text AS version,
-    (SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o WHERE o.organization_id = r.organization_id)::text
-      AS restorations, ${formats === undefined ? Prisma.raw('false AS pending, false AS failed') : PLAY_STATE}
-  FROM recordings r CROSS JOIN ${uris(conversationId)} ${formats === undefined ? Prisma.empty : played(formats)}
+    o.remaining_restorations_allowed_for_org::text AS restorations, ${formats === undefined ? Prisma.raw('false AS pending, false AS failed') : PLAY_STATE}
+  FROM recordings r ${Prisma.raw(SETTINGS)} CROSS JOIN ${uris(conversationId)} ${formats === undefined ? Prisma.empty : played(formats)}
   WHERE r.id = ${recordingId}::uuid AND r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
 
 /**
@@ -251,7 +255,7 @@ const one = (json: Prisma.Sql, { organizationId, conversationId, recordingId }: 
 const all = (json: Prisma.Sql, organizationId: string, conversationId: string, formats?: Formats) => Prisma.sql`
   SELECT '[' || string_agg(${json}, ',' ORDER BY r.creation_time, r.id) || ']' AS json,
     ${formats === undefined ? Prisma.raw('NULL::text[]') : Prisma.raw('array_agg(r.id::text) FILTER (WHERE s.pending)')} AS pending
-  FROM recordings r CROSS JOIN ${uris(conversationId)} ${formats === undefined ? Prisma.empty : played(formats)}
+  FROM recordings r ${Prisma.raw(SETTINGS)} CROSS JOIN ${uris(conversationId)} ${formats === undefined ? Prisma.empty : played(formats)}
   WHERE r.organization_id = ${organizationId}::uuid AND r.conversation_id = ${conversationId}`
 
 export interface RecordingJson {
@@ -299,7 +303,7 @@ export async function selectMetadataOf(db: Db, organizationId: string, ids: stri
   return db.$queryRaw<{ id: string; json: string }[]>`
     SELECT r.id, ${METADATA_JSON} AS json
     FROM unnest(${ids}::uuid[], ${uris}::text[]) WITH ORDINALITY AS p(id, uri, i)
-    JOIN recordings r ON r.id = p.id AND r.organization_id = ${organizationId}::uuid
+    JOIN recordings r ON r.id = p.id AND r.organization_id = ${organizationId}::uuid ${Prisma.raw(SETTINGS)}
     ORDER BY p.i`
 }
 
@@ -405,9 +409,8 @@ export async function insertRecording(db: Db, rows: IngestRows, answer?: IngestA
     SELECT ${RECORDING_COLUMNS} FROM jsonb_populate_record(NULL::recordings, ${JSON.stringify(rows.recording)}::jsonb) RETURNING *)`
   // The inserted version is the stored one: the writes the statement's triggers make to the row keep it.
   const select = Prisma.sql`SELECT ${insertedRecordingJson(written.map(([, table]) => table))} AS json, r.version::text AS version,
-      (SELECT o.remaining_restorations_allowed_for_org FROM recording_settings o WHERE o.organization_id = r.organization_id)::text
-        AS restorations
-    FROM new_recording r CROSS JOIN ${uris(rows.recording.conversation_id)} ${Prisma.raw(NOT_PLAYED)}`
+      o.remaining_restorations_allowed_for_org::text AS restorations
+    FROM new_recording r ${Prisma.raw(SETTINGS)} CROSS JOIN ${uris(rows.recording.conversation_id)} ${Prisma.raw(NOT_PLAYED)}`
   // With an idempotency key, the same statement stores the answer for it: the recording and the replayable answer
   // commit together. The ETag is recordingETag's form.
   const [row] = await db.$queryRaw<{ json: string; version: string; restorations: string | null }[]>(answer
