@@ -21,7 +21,7 @@ export interface RecordingJobSettings {
 /** A day no other recording of the bench lies in: the job's conversationQuery.interval. */
 const DAY = { start: '2001-01-01T00:00:00.000Z', end: '2001-01-02T00:00:00.000Z' }
 /** RECORDING_JOB_BATCH_SIZE, unset for the service: its default. */
-const BATCH_SIZE = 500
+const BATCH_SIZE = 100
 
 interface Job {
   id: string

@@ -180,7 +180,7 @@ export const ConfigSchema = Type.Object({
   RECORDING_JOB_BATCH_SIZE: Type.Integer({
     minimum: 1,
     maximum: 10_000,
-    default: 500,
+    default: 100,
     description: 'Recordings an executing recording job (bulk archive, delete, export) sets the dates of per transaction; each batch is a job of its own.',
   }),
   EXPORT_TARGETS: Type.Optional(
