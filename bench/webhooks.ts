@@ -242,7 +242,7 @@ export async function measureWebhooks(options: {
       'The ingest of the first table (POST …/recordings, 1 chat recording + 5 annotations + 10 messages + 1 user, a new conversation each time), ' +
       `autocannon with ${settings.connections} connections, ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} × ${settings.duration} s after ` +
       `${settings.warmup} s of warm-up each: with one enabled subscription to every event (each ingest writes a recording.created event and its ` +
-      'delivery in its transaction, and notifies), against the same load with none (the triggers find no enabled subscription and write ' +
+      'delivery in its transaction), against the same load with none (the triggers find no enabled subscription and write ' +
       'nothing), the two alternating. The subscription is deleted after each of its rounds (its pending deliveries go with it) and the ' +
       "delivery jobs left are cleared (graphile-worker's complete_jobs) before the next round, so no backlog runs into the baseline."
 
