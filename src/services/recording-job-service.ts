@@ -16,6 +16,7 @@ import { extensionOf } from './media-urls.js'
 import { pageLinks } from './paging.js'
 import { isUuid } from './recording-key.js'
 import { selectRecording } from './recording-sql.js'
+import { REST_PER_BATCH_TIME } from './retention-sweep.js'
 
 /** The job that collects a new job's recordings (PENDING -> READY); queued with the job. */
 export const COLLECT_TASK = 'recordingJobs.collect'
@@ -182,17 +183,12 @@ function cursorLinks(path: string, filters: Record<string, string | number | boo
 /**
  * Queues the next batch of a job, `restMs` from now. The worker that ran the batch rests as long and then finds it due
  * (graphile-worker looks for the next job as soon as one ends), so the batches of a job leave the database that much
- * time to the API; were that worker to die meanwhile, another takes the batch at its next poll.
+ * time to the API, as the retention sweep does (REST_PER_BATCH_TIME); were that worker to die meanwhile, another takes
+ * the batch at its next poll.
  */
 const addProcessJob = (tx: Prisma.TransactionClient, jobId: string, restMs = 0) =>
   tx.$executeRaw`SELECT graphile_worker.add_job(${PROCESS_TASK}, json_build_object('jobId', ${jobId}::text),
     run_at => clock_timestamp() + ${restMs}::int * interval '1 millisecond', job_key => ${`${PROCESS_TASK}:${jobId}`}, max_attempts => 25)`
-
-/**
- * After each batch an executing job rests as long as the batch took: it takes at most half of one connection's time,
- * so the API keeps its latency while a job over 100,000 recordings runs (as the retention sweep does).
- */
-const REST_PER_BATCH_TIME = 1
 
 /** Serializes the "at most two active jobs" check of an organization (creates and executions). */
 const lockOrganizationJobs = (tx: Prisma.TransactionClient, organizationId: string) =>
@@ -416,7 +412,7 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
      * One batch of a PROCESSING job: the next `batchSize` of its recordings after its cursor get their date; the
      * counters, the cursor and the next batch (or FULFILLED) are written in the same transaction, under a lock on the
      * job. A batch that dies is retried from the committed cursor: no recording is counted or set twice. Answers
-     * whether a next batch was queued.
+     * whether it was the last, and how long to rest before the next one (queued for the end of that rest).
      */
     async processBatch(jobId: string): Promise<{ processed: number; skipped: number; failed: number; done: boolean; restMs: number } | undefined> {
       const startedAt = performance.now()
@@ -504,8 +500,9 @@ export function createRecordingJobService({ prisma, cursors, storage, exportTarg
      * Exports the recordings whose exportDate has passed and that are not exported yet, a few per transaction, until
      * none is due or `until` has passed: for each, its stored media (when it has hot bytes) and its JSON as GET answers
      * it (without mediaUris) go to its export target as `<conversationId>/<recordingId>.<ext>` and `.json`; then its
-     * exportedDate is set. One whose media is archived fails (exported without its media it would not be). The rows stay locked meanwhile (SKIP LOCKED: instances share the work, the sweep waits).
-     * A recording whose export fails stays due and is tried again by the next run.
+     * exportedDate is set. One whose media is archived fails: it is never exported without its media. The rows stay
+     * locked meanwhile (SKIP LOCKED: instances share the work, the sweep waits). A recording whose export fails stays
+     * due and is tried again by the next run.
      */
     async exportDue({ until, onFailed }: { until: number; onFailed?: (recordingId: string, error: unknown) => void }): Promise<{ exported: number; failed: number }> {
       const report = { exported: 0, failed: 0 }

@@ -38,7 +38,7 @@ export const SWEEP_PRIORITY = -1
  * After each batch the sweep rests as long as the batch took: it takes at most half of one connection's time, so the
  * API keeps its latency while a large backlog (100,000 expired recordings) goes.
  */
-const REST_PER_BATCH_TIME = 1
+export const REST_PER_BATCH_TIME = 1
 
 /** Recordings (alias `r`) with an export still to do (a recording job's): neither deleted nor archived until it is done. */
 const EXPORT_PENDING = Prisma.sql`(r.export_integration_id IS NOT NULL AND r.export_date IS NOT NULL AND r.exported_date IS NULL)`
@@ -47,8 +47,8 @@ const EXPORT_PENDING = Prisma.sql`(r.export_integration_id IS NOT NULL AND r.exp
  * Hot recordings (alias `r`) due for the archive tier. Either side can use the (file_state, archive_date) index; few
  * recordings are RESTORED at a time. One whose export is pending waits for it: the export writes the hot bytes.
  */
-const DUE_FOR_ARCHIVE = Prisma.sql`((r.file_state IN ('AVAILABLE', 'RESTORED') AND r.archive_date <= now())
-  OR (r.file_state = 'RESTORED' AND r.restore_expiration_time <= now())) AND NOT ${EXPORT_PENDING}`
+const DUE_FOR_ARCHIVE = Prisma.sql`(((r.file_state IN ('AVAILABLE', 'RESTORED') AND r.archive_date <= now())
+  OR (r.file_state = 'RESTORED' AND r.restore_expiration_time <= now())) AND NOT ${EXPORT_PENDING})`
 
 /** Archive copies made at once. */
 const COPIES_AT_ONCE = 8
@@ -88,8 +88,9 @@ export function createRetentionSweep({ prisma, media, batchSize }: { prisma: Pri
 
   /**
    * Archives one batch of hot (AVAILABLE, RESTORED) recordings past their archiveDate, or restored ones past their
-   * restoreExpirationTime, leaving out `skip` (their copy failed in this sweep) and those with an export to do. Answers the recordings archived and
-   * those whose copy failed. A restored recording's archive copy is mostly still there, so its copy costs a look.
+   * restoreExpirationTime, leaving out `skip` (their copy failed in this sweep) and those with an export to do. Answers
+   * the recordings archived and those whose copy failed. A restored recording's archive copy is mostly still there, so
+   * its copy costs a look.
    */
   async function archiveBatch(skip: string[], onFailed: SweepOptions['onArchiveFailed']): Promise<{ archived: SweptRecording[]; failed: string[]; selected: number }> {
     const due = await prisma.$queryRaw<{ id: string; storageKey: string | null }[]>`

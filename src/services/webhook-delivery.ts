@@ -3,11 +3,23 @@ import { request as httpsRequest } from 'node:https'
 import type { LookupFunction } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { Webhook as Signer } from 'standardwebhooks'
-import type { PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { resolveTarget } from './webhook-targets.js'
 
 /** The job that delivers the pending events of one subject (a recording) to one subscription, in order. */
 export const DELIVER_TASK = 'webhooks.deliver'
+/**
+ * A delivery job's payload and key, as SQL over the columns `webhook_id` and `subject` of the rows it is queued for:
+ * one job per subscription and subject, which keeps the subject's events in order.
+ */
+const JOB_PAYLOAD = Prisma.raw(`json_build_object('webhookId', webhook_id, 'subject', subject)`)
+const JOB_KEY = Prisma.raw(`'webhook:' || webhook_id || ':' || subject`)
+/**
+ * Queues the delivery job, as an SQL expression over `webhook_id` and `subject` (see JOB_KEY); a job already waiting
+ * for the subject (a retry at its time) keeps its time.
+ */
+export const QUEUE_DELIVERY = Prisma.sql`graphile_worker.add_job(${DELIVER_TASK}, ${JOB_PAYLOAD},
+  job_key => ${JOB_KEY}, job_key_mode => 'preserve_run_at', max_attempts => 25)::text`
 /**
  * The job that queues the delivery jobs of the deliveries written since it last ran (see the webhook dispatch
  * migrations): queued while DISPATCH_PENDING answers true.
@@ -78,8 +90,9 @@ export function createWebhookDelivery({ prisma, allowPrivate, schedule, timeoutM
 }) {
   /** Runs the job of `subject` again at `runAt` (the same key: pending and later events wait for it). */
   async function requeue(webhookId: string, subject: string, runAt: Date): Promise<void> {
-    await prisma.$queryRaw`SELECT graphile_worker.add_job(${DELIVER_TASK}, json_build_object('webhookId', ${webhookId}::text, 'subject', ${subject}::text),
-      run_at => ${runAt}::timestamptz, max_attempts => 25, job_key => ${`webhook:${webhookId}:${subject}`}, job_key_mode => 'replace')::text`
+    await prisma.$queryRaw`SELECT graphile_worker.add_job(${DELIVER_TASK}, ${JOB_PAYLOAD},
+        run_at => ${runAt}::timestamptz, max_attempts => 25, job_key => ${JOB_KEY}, job_key_mode => 'replace')::text
+      FROM (SELECT ${webhookId}::text AS webhook_id, ${subject}::text AS subject) t`
   }
 
   async function attempt(pending: Pending): Promise<Outcome> {
@@ -214,8 +227,7 @@ export async function dispatchDeliveries(prisma: PrismaClient): Promise<number> 
         SELECT webhook_id::text, subject, count(*)::int AS n FROM marked GROUP BY webhook_id, subject`
       if (subjects.length > 0) {
         await tx.$queryRaw`SELECT count(*)::int FROM graphile_worker.add_jobs(ARRAY(
-          SELECT ROW(${DELIVER_TASK}, json_build_object('webhookId', t.webhook_id, 'subject', t.subject), NULL, NULL, 25,
-            'webhook:' || t.webhook_id || ':' || t.subject, NULL, NULL)::graphile_worker.job_spec
+          SELECT ROW(${DELIVER_TASK}, ${JOB_PAYLOAD}, NULL, NULL, 25, ${JOB_KEY}, NULL, NULL)::graphile_worker.job_spec
           FROM unnest(${subjects.map((row) => row.webhook_id)}::text[], ${subjects.map((row) => row.subject)}::text[]) AS t(webhook_id, subject)), true)`
       }
       return subjects.reduce((sum, row) => sum + row.n, 0)

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { pageLinks } from './paging.js'
 import { v7 as uuid7 } from 'uuid'
-import { Prisma, type PrismaClient, type Webhook as WebhookRow } from '../generated/prisma/client.js'
+import type { Prisma, PrismaClient, Webhook as WebhookRow } from '../generated/prisma/client.js'
 import { NotFoundError } from '../errors.js'
 import {
   ALL_WEBHOOK_EVENTS, type CreatedWebhook, type Webhook, type WebhookDelivery, type WebhookDeliveryListing, type WebhookDeliveryQuery,
   type WebhookInput, type WebhookListing, type WebhookListQuery, type WebhookPingResult, type WebhookSecret,
 } from '../schemas/webhooks.js'
 import { isUuid } from './recording-key.js'
-import { DELIVER_TASK } from './webhook-delivery.js'
+import { QUEUE_DELIVERY } from './webhook-delivery.js'
 import { resolveTarget } from './webhook-targets.js'
 
 export const WEBHOOKS_PATH = '/api/v2/recording/webhooks'
@@ -52,15 +52,6 @@ function toDelivery(row: DeliveryRow): WebhookDelivery {
     createdAt: row.event.createdAt.toISOString(),
   }
 }
-
-
-/**
- * Queues the delivery job of `subject` for the subscription, as the dispatch does (see dispatchDeliveries): one job
- * per subscription and subject; the job keeps the subject's events in order. The delivery is marked queued with it. An SQL expression over the
- * columns `webhook_id` and `subject` of the rows it is selected from.
- */
-const QUEUE_DELIVERY = Prisma.raw(`graphile_worker.add_job('${DELIVER_TASK}', json_build_object('webhookId', webhook_id, 'subject', subject),
-  job_key => 'webhook:' || webhook_id || ':' || subject, job_key_mode => 'preserve_run_at', max_attempts => 25)::text`)
 
 /**
  * Webhook subscriptions of an organization, and what became of their deliveries. Events and deliveries are written
