@@ -18,6 +18,8 @@ export interface Server {
   stop(): Promise<void>
 }
 
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 // Whatever ends the bench, the servers it started end with it.
 const children = new Set<ChildProcess>()
 process.on('exit', () => {
@@ -65,7 +67,7 @@ async function until<T>(what: string, exited: Promise<number | null>, output: ()
     if (gone !== undefined) throw new Error(`${what} exited with ${gone} before it was ready:\n${output()}`)
     const value = await probe().catch(() => undefined)
     if (value !== undefined) return value
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
   }
   throw new Error(`${what} was not ready within 2 minutes:\n${output()}`)
 }

@@ -3,8 +3,8 @@
 // against the same load on the idle service. The job only sets deleteDate: the retention sweep deletes later, and the
 // bench does not wait for it (the service runs with RETENTION_SWEEP_SECONDS=86400, so no sweep deletes them meanwhile).
 import type pg from 'pg'
-import { drive, type Plan, type Run, type Server } from './load.js'
-import { figures, type RatioResult } from './report.js'
+import { drive, sleep, type Plan, type Run, type Server } from './load.js'
+import { figures, int, seconds, type RatioResult } from './report.js'
 import { UUID7_FUNCTION } from './seed.js'
 
 export const RECORDING_JOB_KEYS = ['jobs-delete', 'jobs-p99']
@@ -43,9 +43,6 @@ interface Timeline {
   fulfilled: number
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const int = (n: number) => Math.round(n).toLocaleString('en-US')
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 export async function measureRecordingJobs(options: {
   keys: string[]

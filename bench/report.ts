@@ -113,7 +113,10 @@ export function figures(runs: Run[]): Figures {
   }
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US')
+/** A count, with thousands separators. */
+export const int = (n: number) => Math.round(n).toLocaleString('en-US')
+/** A duration in ms, as seconds. */
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms` : '–')
 const mb = (bytes: number | undefined) => (bytes === undefined ? '–' : `${Math.round(bytes / 2 ** 20)} MB`)
 const times = (n: number) => `${n.toFixed(2)}×`

@@ -9,32 +9,13 @@ import os from 'node:os'
 import path from 'node:path'
 import type pg from 'pg'
 import { fromDist } from './database.js'
-import { drive, type Plan, type Server } from './load.js'
-import { figures } from './report.js'
+import { drive, sleep, type Plan, type Server } from './load.js'
+import { figures, seconds, type RatioResult } from './report.js'
 
 export const TRANSCODE_KEYS = ['transcode-throughput', 'transcode-wait', 'transcode-p99']
 
-export interface TranscodeResult {
-  key: string
-  label: string
-  detail: string
-  /** Unit of `measured` and `baseline`. */
-  unit: 'audio s per CPU s' | 'ms'
-  /** What the two figures are, in a few words each. */
-  names: { measured: string; baseline: string }
-  measured?: number
-  baseline?: number
-  /** measured / baseline should be at least or at most this; none: the ratio is informative. */
-  target?: { atLeast: number } | { atMost: number }
-  /** Every sample behind the two figures. */
-  samples?: { measured: number[]; baseline: number[] }
-  /** Outcome of checking that both did the same work. */
-  check?: string
-  /** Further figures of the row, in words. */
-  note?: string
-  /** Set when the service cannot be measured here. */
-  unavailable?: string
-}
+/** A row of the transcoding section: a ratio row whose figures are audio seconds per CPU second, or latencies. */
+export type TranscodeResult = Omit<RatioResult, 'unit'> & { unit: 'audio s per CPU s' | 'ms' }
 
 export interface TranscodeSettings {
   smoke: boolean
@@ -75,8 +56,6 @@ const median = (values: number[]) => {
   const middle = Math.floor(sorted.length / 2)
   return sorted.length === 0 ? NaN : sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 /** At most `limit` tasks at once, as the service's limiter runs its ffmpeg processes. */
 async function limited<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {

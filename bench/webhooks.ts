@@ -7,8 +7,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type pg from 'pg'
 import { Webhook as Verifier } from 'standardwebhooks'
-import { drive, type Plan, type Run, type Server } from './load.js'
-import { figures, type RatioResult } from './report.js'
+import { drive, sleep, type Plan, type Run, type Server } from './load.js'
+import { figures, int, seconds, type RatioResult } from './report.js'
 
 export const WEBHOOK_KEYS = ['webhooks-ingest', 'webhooks-ingest-delivering', 'webhooks-delivery']
 
@@ -81,9 +81,6 @@ async function startReceiver() {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const int = (n: number) => Math.round(n).toLocaleString('en-US')
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 export async function measureWebhooks(options: {
   keys: string[]
