@@ -179,6 +179,8 @@ export interface Run {
   peakRss?: number
   /** CPU time of the server process and its PostgreSQL backends during the run, in ms (when they can be read). */
   cpuMs?: number
+  /** The part of `cpuMs` the server process itself used (the rest is its backends'). */
+  serverCpuMs?: number
   statusCodes: Record<string, number>
 }
 
@@ -245,10 +247,11 @@ export async function drive(
     const after = await cpuSnapshot(server, options.backends)
     // Backends opened during the run count whole; one closed during the run would be missed (pools stay open under load).
     const cpu = before && after ? [...after].reduce((sum, [pid, ms]) => sum + ms - (before.get(pid) ?? 0), 0) : undefined
+    const own = before && after ? (after.get(server.pid) ?? 0) - (before.get(server.pid) ?? 0) : undefined
     const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]))
     return {
       ok: result['2xx'], failed: result.non2xx + result.errors, seconds: result.duration, latencies, peakRss,
-      ...(cpu === undefined ? {} : { cpuMs: cpu }), statusCodes,
+      ...(cpu === undefined ? {} : { cpuMs: cpu, serverCpuMs: own }), statusCodes,
     }
   } finally {
     clearInterval(sampler)

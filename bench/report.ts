@@ -18,6 +18,8 @@ export interface Figures {
   peakRss?: number
   /** CPU ms of the server process and its database backends per 2xx answer. */
   cpuPerRequest?: number
+  /** The part of cpuPerRequest the server process used itself (the rest: PostgreSQL). */
+  serverCpuPerRequest?: number
   ok: number
   failed: number
   /** req/s of each round, in order. */
@@ -99,6 +101,7 @@ export function figures(runs: Run[]): Figures {
   for (const run of runs) for (const [code, count] of Object.entries(run.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count
   const peaks = runs.flatMap((run) => (run.peakRss === undefined ? [] : [run.peakRss]))
   const cpu = runs.every((run) => run.cpuMs !== undefined) ? runs.reduce((sum, run) => sum + (run.cpuMs ?? 0), 0) : undefined
+  const own = runs.every((run) => run.serverCpuMs !== undefined) ? runs.reduce((sum, run) => sum + (run.serverCpuMs ?? 0), 0) : undefined
   return {
     rps: seconds > 0 ? ok / seconds : 0,
     p50: percentile(latencies, 0.5),
@@ -106,6 +109,7 @@ export function figures(runs: Run[]): Figures {
     p99: percentile(latencies, 0.99),
     ...(peaks.length > 0 ? { peakRss: Math.max(...peaks) } : {}),
     ...(cpu !== undefined && ok > 0 ? { cpuPerRequest: cpu / ok } : {}),
+    ...(own !== undefined && ok > 0 ? { serverCpuPerRequest: own / ok } : {}),
     ok,
     failed: runs.reduce((sum, run) => sum + run.failed, 0),
     rounds: runs.map((run) => (run.seconds > 0 ? run.ok / run.seconds : 0)),
@@ -236,14 +240,14 @@ function endpointSection(report: Report): string[] {
       `the baseline's, measured in the same run; in brackets the same comparison by CPU per request.`,
     '',
   )
-  lines.push('| endpoint | server | req/s | p50 | p95 | p99 | CPU per request | peak RSS | vs baseline: req/s (CPU) | req/s per round |')
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|')
+  lines.push('| endpoint | server | req/s | p50 | p95 | p99 | CPU per request | of which Node + PostgreSQL | peak RSS | vs baseline: req/s (CPU) | req/s per round |')
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const endpoint of report.endpoints) {
     for (const name of ['service', 'baseline'] as const) {
       const f = endpoint[name]
       const label = name === 'service' ? `**${endpoint.label}**` : ''
       if (!f) {
-        lines.push(`| ${label} | ${name} | not available${name === 'service' && endpoint.unavailable ? `: ${endpoint.unavailable}` : ''} | | | | | | | |`)
+        lines.push(`| ${label} | ${name} | not available${name === 'service' && endpoint.unavailable ? `: ${endpoint.unavailable}` : ''} | | | | | | | | |`)
         continue
       }
       const byRps = ratio(endpoint)
@@ -251,7 +255,8 @@ function endpointSection(report: Report): string[] {
       const versus = name === 'baseline' ? '1.00' : `${byRps === undefined ? '–' : times(byRps)}${byCpu === undefined ? '' : ` (${times(byCpu)})`}`
       const failed = f.failed > 0 ? ` (${int(f.failed)} failed)` : ''
       const cpu = f.cpuPerRequest === undefined ? '–' : ms(f.cpuPerRequest)
-      lines.push(`| ${label} | ${name} | ${int(f.rps)}${failed} | ${ms(f.p50)} | ${ms(f.p95)} | ${ms(f.p99)} | ${cpu} | ${mb(f.peakRss)} | ${versus} | ${f.rounds.map(int).join(' · ')} |`)
+      const split = f.cpuPerRequest === undefined || f.serverCpuPerRequest === undefined ? '–' : `${ms(f.serverCpuPerRequest)} + ${ms(f.cpuPerRequest - f.serverCpuPerRequest)}`
+      lines.push(`| ${label} | ${name} | ${int(f.rps)}${failed} | ${ms(f.p50)} | ${ms(f.p95)} | ${ms(f.p99)} | ${cpu} | ${split} | ${mb(f.peakRss)} | ${versus} | ${f.rounds.map(int).join(' · ')} |`)
     }
   }
   lines.push('', '### Targets', '', '| target | measured | status |', '|---|---|---|')

@@ -361,7 +361,7 @@ async function main() {
           runs[server.name].push(run)
           loadDuring.push(os.loadavg()[0] ?? 0)
           const f = figures([run])
-          const cpu = f.cpuPerRequest === undefined ? '' : `, ${f.cpuPerRequest.toFixed(2)} ms CPU per request`
+          const cpu = f.cpuPerRequest === undefined ? '' : `, ${f.cpuPerRequest.toFixed(2)} ms CPU per request (server ${f.serverCpuPerRequest?.toFixed(2)} ms)`
           log(`bench: ${endpoint.label}, round ${round + 1}, ${server.name}: ${fmt(f.rps)} req/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms${cpu}${run.failed ? `, ${run.failed} failed ${JSON.stringify(run.statusCodes)}` : ''}`)
         }
       }
@@ -418,7 +418,7 @@ async function main() {
       notes: [
         `The service, the baseline, PostgreSQL and autocannon all run on this machine and share its ${os.cpus().length} cores: absolute figures are lower than with the load generator elsewhere, and they vary between runs. Compare the ratios, which come from the same run.`,
         'The baseline (bench/baseline.ts) is a minimal Fastify + pg server: one prepared statement per endpoint builds the whole JSON answer in PostgreSQL, passed through as text. It skips authentication (the service checks a bearer token on every request), request validation, the rate limit and security headers, so it is a ceiling rather than a competitor.',
-        'CPU per request: user + system CPU time of the server process and of its own PostgreSQL backends (told apart by application_name) during the timed rounds, over the 2xx answers; load generator excluded. Unlike req/s it hardly depends on what else runs on the machine, so its ratio is the steadier one when the machine is shared.',
+        'CPU per request: user + system CPU time of the server process and of its own PostgreSQL backends (told apart by application_name) during the timed rounds, over the 2xx answers; load generator excluded. It is then split into the server process (Node: HTTP, authentication, validation, the driver) and its PostgreSQL backends (planning and running the statements, building the JSON). Unlike req/s it hardly depends on what else runs on the machine, so its ratio is the steadier one when the machine is shared.',
         'Latencies are those of 2xx answers, from autocannon\'s per-response timings pooled over the rounds; req/s counts 2xx answers only. Peak RSS is the highest VmRSS sampled every 100 ms during the timed rounds.',
         'Ingest writes through the full-text triggers; its rows (conversations bench-ingest-*) are removed when the database is reused (--reuse).',
         ...(media.length === 0 ? [] : [
