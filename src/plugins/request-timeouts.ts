@@ -26,8 +26,11 @@ export default fp<{ timeoutMs: number; headers: Readonly<Record<string, string>>
     app.addHook('onRequest', (request, _reply, done) => {
       const { raw } = request
       const socket = raw.socket as Socket | undefined
-      // Nothing left to arrive (no body, or all of it read with the headers), or an injected request.
-      if (raw.complete || !socket || typeof socket.setTimeout !== 'function') return done()
+      // Nothing left to arrive (all of it read with the headers, or no body: neither Content-Length nor
+      // Transfer-Encoding, RFC 9112 section 6.3), or an injected request.
+      const { headers } = raw
+      const bodiless = headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')
+      if (raw.complete || bodiless || !socket || typeof socket.setTimeout !== 'function') return done()
       if (request.routeOptions.config.streamsBody) {
         // The socket's idle timer restarts with every byte. Listening on the request keeps Node from destroying the
         // socket without an answer.

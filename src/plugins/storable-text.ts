@@ -12,23 +12,21 @@ function problemOf(text: string): string | undefined {
  * pointer. Walked with a stack, not recursion, so no nesting depth can overflow it.
  */
 export function findUnstorableText(value: unknown): { pointer: string; problem: string } | undefined {
-  const pending: [string, unknown][] = [['', value]]
+  // An item's pointer is written only when needed (a problem, or an object's children): most requests have none.
+  const pending: [parent: string, key: string | undefined, item: unknown][] = [['', undefined, value]]
   for (let next = pending.pop(); next; next = pending.pop()) {
-    const [pointer, item] = next
-    if (typeof item === 'string') {
-      const problem = problemOf(item)
-      if (problem) return { pointer, problem }
-    } else if (item !== null && typeof item === 'object') {
-      for (const [key, child] of Object.entries(item)) {
-        const at = `${pointer}/${escapePointer(key)}`
-        const problem = problemOf(key)
-        if (problem) return { pointer: at, problem }
-        pending.push([at, child])
-      }
+    const [parent, key, item] = next
+    const problem = (key === undefined ? undefined : problemOf(key)) ?? (typeof item === 'string' ? problemOf(item) : undefined)
+    if (problem) return { pointer: pointerOf(parent, key), problem }
+    if (item !== null && typeof item === 'object') {
+      const pointer = pointerOf(parent, key)
+      for (const [childKey, child] of Object.entries(item)) pending.push([pointer, childKey, child])
     }
   }
   return undefined
 }
+
+const pointerOf = (parent: string, key: string | undefined) => (key === undefined ? parent : `${parent}/${escapePointer(key)}`)
 
 /**
  * A 400 shaped like a schema validation failure, so the error handler names the field (pointer, fieldName, `in`) the

@@ -211,6 +211,16 @@ describe('REQUEST_TIMEOUT_MS over real connections (1000 ms)', () => {
     expect(await rowCounts(ctx.sql)).toEqual(before)
   })
 
+  it('answers 408 when a chunked JSON body (no Content-Length) stops arriving, and stores nothing', async () => {
+    const before = await rowCounts(ctx.sql)
+    const head = `POST ${recordingsUrl(randomUUID())} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+      'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'
+    const res = await exchange(head, [{ after: 0, bytes: Buffer.from('14\r\n{"media":"audio","na') }])
+    expect(res.status, res.text).toBe(408)
+    expect(res.ms).toBeLessThan(4000)
+    expect(await rowCounts(ctx.sql)).toEqual(before)
+  })
+
   it('lets a media upload take longer than the limit while its bytes keep coming (the limit bounds each pause)', async () => {
     const conversationId = randomUUID()
     const recording = await ingest(ctx, conversationId, { name: 'slow', media: 'audio', startTime: '2024-05-01T12:00:00.000Z' })
