@@ -393,12 +393,12 @@ const CHILD_TABLES: [Exclude<keyof IngestRows, 'recording'>, ChildTable, string]
 const insertedJson = new Map<string, Projection>()
 function insertedRecordingJson(written: ChildTable[]): Projection {
   const key = written.join()
-  let json = insertedJson.get(key)
-  if (!json) {
-    json = recordingJson({ ...TABLES, ...Object.fromEntries(written.map((table) => [table, `new_${table}`])) })
-    insertedJson.set(key, json)
+  let projection = insertedJson.get(key)
+  if (!projection) {
+    projection = recordingJson({ ...TABLES, ...Object.fromEntries(written.map((table) => [table, `new_${table}`])) })
+    insertedJson.set(key, projection)
   }
-  return json
+  return projection
 }
 
 /**
